@@ -1,0 +1,46 @@
+# Every target installs what it needs into .venv first; `make setup` is idempotent.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+ARTIFACTS ?= artifacts
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: setup train evaluate serve test bench lint format clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch is pinned (==2.13.0) in the train extra: pip takes the CPU wheel on this machine's disk.
+	$(PY) -m pip install --quiet -e '.[train,serve,dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+train: setup
+	$(PY) -m training --artifacts-dir $(ARTIFACTS)
+
+# Train only if no artifact exists yet, then serve.
+$(ARTIFACTS)/heart/CURRENT $(ARTIFACTS)/digits/CURRENT:
+	$(MAKE) train
+
+serve: setup $(ARTIFACTS)/heart/CURRENT $(ARTIFACTS)/digits/CURRENT
+	SERVICE_HOST=$(HOST) SERVICE_PORT=$(PORT) SERVICE_ARTIFACTS_DIR=$(ARTIFACTS) $(PY) -m service
+
+test: setup
+	$(PY) -m pytest
+
+bench: setup $(ARTIFACTS)/heart/CURRENT $(ARTIFACTS)/digits/CURRENT
+	$(PY) -m bench --artifacts-dir $(ARTIFACTS)
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: setup
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

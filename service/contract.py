@@ -1,0 +1,171 @@
+"""The artifact contract: the one thing training (the writer) and the service (the reader) share.
+
+Standard library only, so that `training` can import it without pulling in the service's
+dependencies, and the service can import it without torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+MODEL_NAMES = ("heart", "digits")
+
+CURRENT_FILE = "CURRENT"
+MANIFEST_FILE = "manifest.json"
+ONNX_FILE = "model.onnx"
+WEIGHTS_FILE = "weights.pt"
+PREPROCESS_FILE = "preprocess.joblib"
+REFERENCE_FILE = "reference.json"
+REPORT_DIR = "report"
+
+REQUIRED_MANIFEST_KEYS = (
+    "schema_version",
+    "name",
+    "version",
+    "created_at",
+    "git_commit",
+    "seed",
+    "data",
+    "config",
+    "libraries",
+    "inputs",
+    "outputs",
+    "labels",
+    "threshold",
+    "metrics",
+    "files",
+)
+# Files every version must list in its manifest (the report adds more).
+REQUIRED_FILES = (ONNX_FILE, WEIGHTS_FILE, PREPROCESS_FILE, REFERENCE_FILE)
+
+# Version names are also directory names: keep them to a safe alphabet.
+VERSION_ALPHABET = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One input feature as the API takes it and as the ONNX graph receives it.
+
+    The ONNX input is one float32 matrix: numbers as they are, categories as their `codes`
+    (aligned with `categories`), and NaN for a missing value.
+    """
+
+    name: str
+    kind: str  # "number" | "category"
+    description: str
+    minimum: float | None = None
+    maximum: float | None = None
+    categories: tuple[Any, ...] = ()
+    codes: tuple[float, ...] = ()
+    nullable: bool = True
+    unit: str | None = None
+    integer: bool = False
+    meanings: tuple[str, ...] = field(default=())
+
+    def code_of(self, value: Any) -> float:
+        """The ONNX code of an API value; raises KeyError for a value outside `categories`."""
+        if self.kind != "category":
+            return float(value)
+        try:
+            return self.codes[self.categories.index(value)]
+        except ValueError:
+            raise KeyError(f"{self.name}: {value!r} is not one of {list(self.categories)}") from None
+
+    def to_manifest(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "name": self.name,
+            "kind": self.kind,
+            "description": self.description,
+            "nullable": self.nullable,
+        }
+        if self.kind == "number":
+            entry.update(minimum=self.minimum, maximum=self.maximum, unit=self.unit, integer=self.integer)
+        else:
+            entry.update(categories=list(self.categories), codes=list(self.codes), meanings=list(self.meanings))
+        return entry
+
+
+def _category(name: str, description: str, values: tuple[Any, ...], meanings: tuple[str, ...], *,
+              codes: tuple[float, ...] | None = None, nullable: bool = True) -> FeatureSpec:
+    return FeatureSpec(
+        name=name,
+        kind="category",
+        description=description,
+        categories=values,
+        codes=codes if codes is not None else tuple(float(v) for v in values),
+        meanings=meanings,
+        nullable=nullable,
+    )
+
+
+def _number(name: str, description: str, minimum: float, maximum: float, unit: str | None, *,
+            integer: bool = False, nullable: bool = True) -> FeatureSpec:
+    return FeatureSpec(name=name, kind="number", description=description, minimum=minimum, maximum=maximum,
+                       unit=unit, integer=integer, nullable=nullable)
+
+
+# The canonical heart features, in the column order of the ONNX input. Ranges are what is
+# physiologically possible, not what Cleveland happened to contain: a hospital's real record
+# must pass. `thal` keeps the UCI codes (3, 6, 7) inside the graph.
+HEART_FEATURES: tuple[FeatureSpec, ...] = (
+    _number("age", "age", 1, 120, "years", nullable=False),
+    _category("sex", "sex", (0, 1), ("female", "male"), nullable=False),
+    _category("cp", "chest-pain type", (1, 2, 3, 4),
+              ("typical angina", "atypical angina", "non-anginal pain", "asymptomatic")),
+    _number("trestbps", "resting blood pressure", 50, 250, "mm Hg"),
+    _number("chol", "serum cholesterol", 50, 700, "mg/dl"),
+    _category("fbs", "fasting blood sugar > 120 mg/dl", (0, 1), ("false", "true")),
+    _category("restecg", "resting ECG", (0, 1, 2),
+              ("normal", "ST-T wave abnormality", "left-ventricular hypertrophy")),
+    _number("thalach", "maximum heart rate achieved", 50, 250, "beats/min"),
+    _category("exang", "exercise-induced angina", (0, 1), ("no", "yes")),
+    _number("oldpeak", "ST depression induced by exercise relative to rest (negative: elevation)",
+            -5, 10, "mm"),
+    _category("slope", "slope of the peak exercise ST segment", (1, 2, 3),
+              ("upsloping", "flat", "downsloping")),
+    _number("ca", "major vessels coloured by fluoroscopy", 0, 3, "vessels", integer=True),
+    _category("thal", "thallium stress test", ("normal", "fixed", "reversible"),
+              ("normal", "fixed defect", "reversible defect"), codes=(3.0, 6.0, 7.0)),
+)
+HEART_FEATURE_NAMES = tuple(spec.name for spec in HEART_FEATURES)
+HEART_LABELS = ("no disease", "disease")
+
+DIGIT_SIDE = 8
+DIGIT_PIXELS = DIGIT_SIDE * DIGIT_SIDE
+DIGIT_MAX_VALUE = 16
+DIGIT_LABELS = tuple(str(d) for d in range(10))
+
+# ONNX tensor names and shapes, recorded in each manifest and checked by the service on load.
+HEART_ONNX_INPUT = "features"
+HEART_ONNX_OUTPUT = "probability"
+DIGITS_ONNX_INPUT = "pixels"
+DIGITS_ONNX_OUTPUT = "probabilities"
+
+
+def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks so a large file costs no memory."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_entry(path: Path) -> dict[str, Any]:
+    """The manifest's record of one file: its sha256 and size in bytes."""
+    return {"sha256": sha256_file(path), "bytes": Path(path).stat().st_size}
+
+
+def is_safe_version_name(name: str) -> bool:
+    """A version name that cannot escape its model directory (no '/', no '..', no hidden names)."""
+    return bool(name) and set(name) <= VERSION_ALPHABET and not name.startswith(".")
+
+# The tutorial's example patient: the OpenAPI example and a row of every heart reference file.
+HEART_EXAMPLE: dict[str, Any] = {
+    "age": 80, "sex": 0, "cp": 1, "trestbps": 124, "chol": 300, "fbs": 1, "restecg": 2,
+    "thalach": 150, "exang": 0, "oldpeak": 2.3, "slope": 3, "ca": 0, "thal": "fixed",
+}
