@@ -15,22 +15,32 @@ from training.pipeline import run, summary
 
 def parse_args(argv: list[str] | None = None) -> RunConfig:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
-    parser.add_argument("--artifacts-dir", type=Path, default=Path("artifacts"),
-                        help="where <model>/<version>/ is written (default: artifacts)")
+    parser.add_argument(
+        "--artifacts-dir",
+        type=Path,
+        default=Path("artifacts"),
+        help="where <model>/<version>/ is written (default: artifacts)",
+    )
     parser.add_argument("--models", nargs="+", choices=["heart", "digits"], default=["heart", "digits"])
-    parser.add_argument("--heart-csv", type=Path, default=None,
-                        help="train the heart model on your own CSV with the canonical columns and `target`")
+    parser.add_argument(
+        "--heart-csv",
+        type=Path,
+        default=None,
+        help="train the heart model on your own CSV with the canonical columns and `target`",
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed for splits, weights and shuffling")
     parser.add_argument("--small", action="store_true", help="a fast configuration (tests, smoke runs)")
     parser.add_argument("--no-report", action="store_true", help="skip the model card and plots")
     args = parser.parse_args(argv)
-    config = RunConfig(artifacts_dir=args.artifacts_dir, models=tuple(args.models), heart_csv=args.heart_csv,
-                       report=not args.no_report)
+    config = RunConfig(
+        artifacts_dir=args.artifacts_dir, models=tuple(args.models), heart_csv=args.heart_csv, report=not args.no_report
+    )
     if args.small:
         config = small(config)
     if args.seed is not None:
-        config = replace(config, heart=replace(config.heart, seed=args.seed),
-                         digits=replace(config.digits, seed=args.seed))
+        config = replace(
+            config, heart=replace(config.heart, seed=args.seed), digits=replace(config.digits, seed=args.seed)
+        )
     return config
 
 

@@ -36,7 +36,7 @@ def build_digits(run: RunConfig, log: Callable[[str], None] = print) -> Path:
     """Train, evaluate and publish a digits artifact; returns the new version's directory."""
     config: DigitsConfig = run.digits
     data = load_digits_data()
-    X, y = data.X, data.y  # noqa: N806
+    X, y = data.X, data.y
     dev, test = stratified_split(y, config.test_size, config.seed)
     log(f"[digits] {len(y)} images from {data.source}: {len(dev)} for training, {len(test)} held out")
 
@@ -54,16 +54,26 @@ def build_digits(run: RunConfig, log: Callable[[str], None] = print) -> Path:
         "test": {
             "accuracy": float(accuracy_score(y[test], predicted)),
             "confusion_matrix": confusion(y[test], predicted, 10),
-            "per_class_recall": dict(zip(DIGIT_LABELS, recall_score(y[test], predicted, average=None,
-                                                                    labels=list(range(10))).tolist(), strict=True)),
+            "per_class_recall": dict(
+                zip(
+                    DIGIT_LABELS,
+                    recall_score(y[test], predicted, average=None, labels=list(range(10))).tolist(),
+                    strict=True,
+                )
+            ),
             "confident_share": float(confident.mean()),
             "accuracy_when_confident": float((predicted[confident] == y[test][confident]).mean())
-            if confident.any() else None,
+            if confident.any()
+            else None,
             "rows": len(test),
         },
-        "baseline": {**cv["baseline"],
-                     "test": {"accuracy": float(accuracy_score(y[test], baseline.predict(X[test] / DIGIT_MAX_VALUE))),
-                              "params": {k: float(v) for k, v in baseline.best_params_.items()}}},
+        "baseline": {
+            **cv["baseline"],
+            "test": {
+                "accuracy": float(accuracy_score(y[test], baseline.predict(X[test] / DIGIT_MAX_VALUE))),
+                "params": {k: float(v) for k, v in baseline.best_params_.items()},
+            },
+        },
     }
 
     model_dir = run.artifacts_dir / "digits"
@@ -71,35 +81,68 @@ def build_digits(run: RunConfig, log: Callable[[str], None] = print) -> Path:
     with bundle.staging_directory(model_dir) as staging:
         export_onnx(fitted.model, X[dev], staging / ONNX_FILE, DIGITS_ONNX_INPUT, DIGITS_ONNX_OUTPUT)
         reference_x = X[test][:REFERENCE_ROWS]
-        parity = {"reference": check_parity(fitted.model, staging / ONNX_FILE, reference_x, "reference"),
-                  "test_split": check_parity(fitted.model, staging / ONNX_FILE, X[test], "test split")}
-        bundle.write_json(staging / REFERENCE_FILE, {
-            "inputs": [{"pixels": [int(v) for v in row]} for row in reference_x],
-            "probabilities": fitted.predict_proba(reference_x).tolist(),
-        })
+        parity = {
+            "reference": check_parity(fitted.model, staging / ONNX_FILE, reference_x, "reference"),
+            "test_split": check_parity(fitted.model, staging / ONNX_FILE, X[test], "test split"),
+        }
+        bundle.write_json(
+            staging / REFERENCE_FILE,
+            {
+                "inputs": [{"pixels": [int(v) for v in row]} for row in reference_x],
+                "probabilities": fitted.predict_proba(reference_x).tolist(),
+            },
+        )
         torch.save(fitted.model.state_dict(), staging / WEIGHTS_FILE)
-        architecture = {"class": "DigitsCNN", "channels": list(config.channels), "hidden": config.hidden,
-                        "dropout": config.dropout}
-        joblib.dump({"model": "digits", "architecture": architecture, "pixel_scale": float(DIGIT_MAX_VALUE),
-                     "image_shape": [DIGIT_SIDE, DIGIT_SIDE], "min_confidence": min_confidence["value"],
-                     "config": to_dict(config)}, staging / PREPROCESS_FILE)
+        architecture = {
+            "class": "DigitsCNN",
+            "channels": list(config.channels),
+            "hidden": config.hidden,
+            "dropout": config.dropout,
+        }
+        joblib.dump(
+            {
+                "model": "digits",
+                "architecture": architecture,
+                "pixel_scale": float(DIGIT_MAX_VALUE),
+                "image_shape": [DIGIT_SIDE, DIGIT_SIDE],
+                "min_confidence": min_confidence["value"],
+                "config": to_dict(config),
+            },
+            staging / PREPROCESS_FILE,
+        )
         manifest = bundle.base_manifest(
-            "digits", created_at, config.seed,
-            data={"source": data.source, "sha256": data.sha256, "rows": len(y),
-                  "split": {"train": len(dev), "test": len(test), "test_size": config.test_size,
-                            "seed": config.seed}},
-            config=to_dict(config), staging=staging)
+            "digits",
+            created_at,
+            config.seed,
+            data={
+                "source": data.source,
+                "sha256": data.sha256,
+                "rows": len(y),
+                "split": {"train": len(dev), "test": len(test), "test_size": config.test_size, "seed": config.seed},
+            },
+            config=to_dict(config),
+            staging=staging,
+        )
         manifest |= {
             "task": "multiclass",
             "architecture": architecture,
             "inputs": {
-                "onnx": {"name": DIGITS_ONNX_INPUT, "dtype": "float32", "shape": [-1, DIGIT_PIXELS],
-                         "encoding": "8×8 ink counts, row-major, each 0..16 (sklearn's digits)"},
-                "pixels": {"count": DIGIT_PIXELS, "minimum": 0, "maximum": DIGIT_MAX_VALUE,
-                           "side": DIGIT_SIDE},
+                "onnx": {
+                    "name": DIGITS_ONNX_INPUT,
+                    "dtype": "float32",
+                    "shape": [-1, DIGIT_PIXELS],
+                    "encoding": "8×8 ink counts, row-major, each 0..16 (sklearn's digits)",
+                },
+                "pixels": {"count": DIGIT_PIXELS, "minimum": 0, "maximum": DIGIT_MAX_VALUE, "side": DIGIT_SIDE},
             },
-            "outputs": {"onnx": {"name": DIGITS_ONNX_OUTPUT, "dtype": "float32", "shape": [-1, 10],
-                                 "meaning": "probability of each digit 0..9"}},
+            "outputs": {
+                "onnx": {
+                    "name": DIGITS_ONNX_OUTPUT,
+                    "dtype": "float32",
+                    "shape": [-1, 10],
+                    "meaning": "probability of each digit 0..9",
+                }
+            },
             "labels": list(DIGIT_LABELS),
             "threshold": min_confidence,
             "metrics": metrics,
@@ -112,4 +155,3 @@ def build_digits(run: RunConfig, log: Callable[[str], None] = print) -> Path:
         version_dir = bundle.publish(staging, model_dir, manifest)
     log(f"[digits] published {version_dir}")
     return version_dir
-

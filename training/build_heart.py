@@ -51,8 +51,10 @@ def _masked(frame: pd.DataFrame, fields: tuple[str, ...]) -> pd.DataFrame:
 def missing_value_robustness(fitted: Any, test: pd.DataFrame, y: np.ndarray) -> dict[str, dict[str, float]]:
     """Test metrics with each often-missing field blanked, and with all of them blanked."""
     cases = {field: (field,) for field in OFTEN_MISSING} | {"all of " + "+".join(OFTEN_MISSING): OFTEN_MISSING}
-    return {name: binary_metrics(y, fitted.predict_proba(heart_matrix(_masked(test, fields))))
-            for name, fields in cases.items()}
+    return {
+        name: binary_metrics(y, fitted.predict_proba(heart_matrix(_masked(test, fields))))
+        for name, fields in cases.items()
+    }
 
 
 def reference_inputs(test: pd.DataFrame) -> list[dict[str, Any]]:
@@ -66,7 +68,7 @@ def build_heart(run: RunConfig, log: Callable[[str], None] = print) -> Path:
     """Train, evaluate and publish a heart artifact; returns the new version's directory."""
     config: HeartConfig = run.heart
     data: HeartData = load_heart_csv(run.heart_csv) if run.heart_csv else load_cleveland()
-    X, y = data.X, data.y  # noqa: N806
+    X, y = data.X, data.y
     dev, test = stratified_split(y, config.test_size, config.seed)
     log(f"[heart] {len(y)} patients from {data.source}: {len(dev)} for training, {len(test)} held out")
 
@@ -102,34 +104,65 @@ def build_heart(run: RunConfig, log: Callable[[str], None] = print) -> Path:
         export_onnx(fitted.model, X[dev], staging / ONNX_FILE, HEART_ONNX_INPUT, HEART_ONNX_OUTPUT)
         inputs = reference_inputs(test_frame)
         reference_x = heart_matrix(pd.DataFrame(inputs))
-        parity = {"reference": check_parity(fitted.model, staging / ONNX_FILE, reference_x, "reference"),
-                  "test_split": check_parity(fitted.model, staging / ONNX_FILE, X[test], "test split")}
+        parity = {
+            "reference": check_parity(fitted.model, staging / ONNX_FILE, reference_x, "reference"),
+            "test_split": check_parity(fitted.model, staging / ONNX_FILE, X[test], "test split"),
+        }
         reference_p = fitted.predict_proba(reference_x)
         bundle.write_json(staging / REFERENCE_FILE, {"inputs": inputs, "probabilities": reference_p.tolist()})
         torch.save(fitted.model.state_dict(), staging / WEIGHTS_FILE)
-        architecture = {"class": "LogitEnsemble[HeartMLP]", "members": config.ensemble,
-                        "hidden": list(config.hidden), "dropout": config.dropout}
-        joblib.dump({"model": "heart", "architecture": architecture, "preprocessors": fitted.preprocessors,
-                     "features": [spec.to_manifest() for spec in HEART_FEATURES],
-                     "threshold": threshold["value"], "config": to_dict(config)},
-                    staging / PREPROCESS_FILE)
+        architecture = {
+            "class": "LogitEnsemble[HeartMLP]",
+            "members": config.ensemble,
+            "hidden": list(config.hidden),
+            "dropout": config.dropout,
+        }
+        joblib.dump(
+            {
+                "model": "heart",
+                "architecture": architecture,
+                "preprocessors": fitted.preprocessors,
+                "features": [spec.to_manifest() for spec in HEART_FEATURES],
+                "threshold": threshold["value"],
+                "config": to_dict(config),
+            },
+            staging / PREPROCESS_FILE,
+        )
         manifest = bundle.base_manifest(
-            "heart", created_at, config.seed,
-            data={"source": data.source, "sha256": data.sha256, "rows": len(y),
-                  "positives": int(y.sum()), "split": {"train": len(dev), "test": len(test),
-                                                       "test_size": config.test_size, "seed": config.seed}},
-            config=to_dict(config), staging=staging)
+            "heart",
+            created_at,
+            config.seed,
+            data={
+                "source": data.source,
+                "sha256": data.sha256,
+                "rows": len(y),
+                "positives": int(y.sum()),
+                "split": {"train": len(dev), "test": len(test), "test_size": config.test_size, "seed": config.seed},
+            },
+            config=to_dict(config),
+            staging=staging,
+        )
         manifest |= {
             "task": "binary",
             "architecture": architecture,
             "inputs": {
-                "onnx": {"name": HEART_ONNX_INPUT, "dtype": "float32", "shape": [-1, len(HEART_FEATURES)],
-                         "encoding": "one column per feature in this order; categories as their codes; "
-                                     "NaN for a missing value"},
+                "onnx": {
+                    "name": HEART_ONNX_INPUT,
+                    "dtype": "float32",
+                    "shape": [-1, len(HEART_FEATURES)],
+                    "encoding": "one column per feature in this order; categories as their codes; "
+                    "NaN for a missing value",
+                },
                 "features": [spec.to_manifest() for spec in HEART_FEATURES],
             },
-            "outputs": {"onnx": {"name": HEART_ONNX_OUTPUT, "dtype": "float32", "shape": [-1],
-                                 "meaning": "probability of heart disease"}},
+            "outputs": {
+                "onnx": {
+                    "name": HEART_ONNX_OUTPUT,
+                    "dtype": "float32",
+                    "shape": [-1],
+                    "meaning": "probability of heart disease",
+                }
+            },
             "labels": list(HEART_LABELS),
             "threshold": threshold,
             "metrics": metrics,
@@ -138,8 +171,9 @@ def build_heart(run: RunConfig, log: Callable[[str], None] = print) -> Path:
             "training": {"histories": [h.as_dict() for h in fitted.histories]},
         }
         if run.report:
-            report.write_heart_report(staging, manifest, y[test], p_test, p_base, fitted.histories,
-                                      cv["oof_probabilities"], y[dev])
+            report.write_heart_report(
+                staging, manifest, y[test], p_test, p_base, fitted.histories, cv["oof_probabilities"], y[dev]
+            )
         version_dir = bundle.publish(staging, model_dir, manifest)
     log(f"[heart] published {version_dir}")
     return version_dir

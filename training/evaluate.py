@@ -36,8 +36,10 @@ def confusion(y: np.ndarray, predicted: np.ndarray, n_classes: int) -> list[list
 
 
 def mean_std(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
-    return {key: {"mean": float(np.mean([r[key] for r in rows])), "std": float(np.std([r[key] for r in rows]))}
-            for key in rows[0]}
+    return {
+        key: {"mean": float(np.mean([r[key] for r in rows])), "std": float(np.std([r[key] for r in rows]))}
+        for key in rows[0]
+    }
 
 
 def n_jobs() -> int:
@@ -45,8 +47,9 @@ def n_jobs() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-def _heart_fold(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray,  # noqa: N803
-                config: HeartConfig, seed: int) -> tuple[dict[str, float], dict[str, float], np.ndarray]:
+def _heart_fold(
+    X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, config: HeartConfig, seed: int
+) -> tuple[dict[str, float], dict[str, float], np.ndarray]:
     import torch
 
     from training.heart import fit_baseline, fit_heart
@@ -59,24 +62,27 @@ def _heart_fold(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarra
     return binary_metrics(y[test], p), binary_metrics(y[test], p_base), p
 
 
-def cross_validate_heart(X: np.ndarray, y: np.ndarray, config: HeartConfig,  # noqa: N803
-                         log: Callable[[str], None] = print) -> dict[str, Any]:
+def cross_validate_heart(
+    X: np.ndarray, y: np.ndarray, config: HeartConfig, log: Callable[[str], None] = print
+) -> dict[str, Any]:
     """Repeated stratified k-fold on the training rows for the network and the baseline, plus the
     out-of-fold probabilities (averaged over repeats) on which the threshold is chosen."""
-    splitter = RepeatedStratifiedKFold(n_splits=config.cv_splits, n_repeats=config.cv_repeats,
-                                       random_state=config.seed)
+    splitter = RepeatedStratifiedKFold(n_splits=config.cv_splits, n_repeats=config.cv_repeats, random_state=config.seed)
     folds = list(splitter.split(X, y))
     log(f"[heart] cross-validating {len(folds)} folds ({config.cv_splits}×{config.cv_repeats}) on {n_jobs()} cores")
     results = Parallel(n_jobs=n_jobs())(
-        delayed(_heart_fold)(X, y, train, test, config, config.seed + 1000 + k) for k, (train, test) in enumerate(folds))
+        delayed(_heart_fold)(X, y, train, test, config, config.seed + 1000 + k) for k, (train, test) in enumerate(folds)
+    )
     oof_sum, oof_count = np.zeros(len(y)), np.zeros(len(y))
     for (_, test), (_, _, p) in zip(folds, results, strict=True):
         oof_sum[test] += p
         oof_count[test] += 1
     return {
         "cv": mean_std([r[0] for r in results]),
-        "baseline": {"model": f"LogisticRegression(C={config.baseline_c}) on the same preprocessed features",
-                     **mean_std([r[1] for r in results])},
+        "baseline": {
+            "model": f"LogisticRegression(C={config.baseline_c}) on the same preprocessed features",
+            **mean_std([r[1] for r in results]),
+        },
         "folds": len(folds),
         "oof_probabilities": oof_sum / oof_count,
     }
@@ -91,14 +97,17 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, false_negative_cost: float) -
     threshold = float(grid[best[len(best) // 2]])
     return {
         "value": threshold,
-        "rule": (f"minimise {false_negative_cost:g}·FN + FP on out-of-fold cross-validation probabilities of the "
-                 f"training rows (a missed disease costs {false_negative_cost:g} false alarms)"),
+        "rule": (
+            f"minimise {false_negative_cost:g}·FN + FP on out-of-fold cross-validation probabilities of the "
+            f"training rows (a missed disease costs {false_negative_cost:g} false alarms)"
+        ),
         "expected_cost_per_patient": float(costs.min() / len(y)),
     }
 
 
-def _digits_fold(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray,  # noqa: N803
-                 config: DigitsConfig, seed: int) -> tuple[float, float, np.ndarray]:
+def _digits_fold(
+    X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, config: DigitsConfig, seed: int
+) -> tuple[float, float, np.ndarray]:
     import torch
 
     from training.digits import fit_baseline, fit_digits
@@ -107,26 +116,37 @@ def _digits_fold(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarr
     fitted = fit_digits(X[train], y[train], config, seed=seed)
     proba = fitted.predict_proba(X[test])
     baseline = fit_baseline(X[train], y[train], config)
-    return (float(accuracy_score(y[test], proba.argmax(1))),
-            float(accuracy_score(y[test], baseline.predict(X[test] / DIGIT_MAX_VALUE))), proba)
+    return (
+        float(accuracy_score(y[test], proba.argmax(1))),
+        float(accuracy_score(y[test], baseline.predict(X[test] / DIGIT_MAX_VALUE))),
+        proba,
+    )
 
 
-def cross_validate_digits(X: np.ndarray, y: np.ndarray, config: DigitsConfig,  # noqa: N803
-                          log: Callable[[str], None] = print) -> dict[str, Any]:
+def cross_validate_digits(
+    X: np.ndarray, y: np.ndarray, config: DigitsConfig, log: Callable[[str], None] = print
+) -> dict[str, Any]:
     splitter = StratifiedKFold(n_splits=config.cv_splits, shuffle=True, random_state=config.seed)
     folds = list(splitter.split(X, y))
     log(f"[digits] cross-validating {len(folds)} folds on {n_jobs()} cores")
     results = Parallel(n_jobs=n_jobs())(
-        delayed(_digits_fold)(X, y, train, test, config, config.seed + 1000 + k) for k, (train, test) in enumerate(folds))
+        delayed(_digits_fold)(X, y, train, test, config, config.seed + 1000 + k)
+        for k, (train, test) in enumerate(folds)
+    )
     oof = np.zeros((len(y), 10))
     for (_, test), (_, _, proba) in zip(folds, results, strict=True):
         oof[test] = proba
     return {
-        "cv": {"accuracy": {"mean": float(np.mean([r[0] for r in results])),
-                            "std": float(np.std([r[0] for r in results]))}},
-        "baseline": {"model": "RBF SVC, C and gamma tuned by 3-fold grid search on each fold's training rows",
-                     "accuracy": {"mean": float(np.mean([r[1] for r in results])),
-                                  "std": float(np.std([r[1] for r in results]))}},
+        "cv": {
+            "accuracy": {"mean": float(np.mean([r[0] for r in results])), "std": float(np.std([r[0] for r in results]))}
+        },
+        "baseline": {
+            "model": "RBF SVC, C and gamma tuned by 3-fold grid search on each fold's training rows",
+            "accuracy": {
+                "mean": float(np.mean([r[1] for r in results])),
+                "std": float(np.std([r[1] for r in results])),
+            },
+        },
         "folds": len(folds),
         "oof_probabilities": oof,
     }
@@ -147,8 +167,10 @@ def choose_min_confidence(y: np.ndarray, proba: np.ndarray, precision: float) ->
     kept = confidence >= threshold
     return {
         "value": threshold,
-        "rule": (f"lowest top-class probability (0.01 grid, scanned down from 0.99) at which out-of-fold "
-                 f"predictions on the training rows were at least {precision:.1%} correct"),
+        "rule": (
+            f"lowest top-class probability (0.01 grid, scanned down from 0.99) at which out-of-fold "
+            f"predictions on the training rows were at least {precision:.1%} correct"
+        ),
         "coverage": float(kept.mean()),
         "accuracy_when_confident": float(correct[kept].mean()) if kept.any() else None,
     }
@@ -156,5 +178,8 @@ def choose_min_confidence(y: np.ndarray, proba: np.ndarray, precision: float) ->
 
 def probability_histogram(p: np.ndarray) -> dict[str, Any]:
     """Cumulative counts per upper bound: the shape of a Prometheus histogram of the same values."""
-    return {"le": PROBABILITY_BUCKETS, "cumulative_counts": [int(np.sum(p <= b + 1e-12)) for b in PROBABILITY_BUCKETS],
-            "count": len(p)}
+    return {
+        "le": PROBABILITY_BUCKETS,
+        "cumulative_counts": [int(np.sum(p <= b + 1e-12)) for b in PROBABILITY_BUCKETS],
+        "count": len(p),
+    }

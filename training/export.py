@@ -68,6 +68,7 @@ def check_parity(model: nn.Module, path: Path, x: np.ndarray, what: str) -> floa
     worst = float(np.max(np.abs(actual - expected))) if len(x) else 0.0
     if not worst <= PARITY_TOLERANCE:
         row = int(np.unravel_index(np.argmax(np.abs(actual - expected)), actual.shape)[0])
-        raise ExportParityError(f"{path}: onnxruntime differs from torch by {worst:.3g} (> {PARITY_TOLERANCE}) "
-                                f"on {what} row {row}")
+        raise ExportParityError(
+            f"{path}: onnxruntime differs from torch by {worst:.3g} (> {PARITY_TOLERANCE}) on {what} row {row}"
+        )
     return worst

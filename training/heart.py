@@ -11,7 +11,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from service.contract import HEART_FEATURES
 from training.config import HeartConfig
-from training.engine import Augment, EpochPrinter, History, fit, predict_logits
+from training.engine import Augment, EpochPrinter, History, fit, predict_logits, seed_everything
 from training.models import HeartMLP, LogitEnsemble, TabularEncoder
 from training.preprocess import HeartPreprocessor
 
@@ -24,7 +24,7 @@ class FittedHeart:
     preprocessors: list[HeartPreprocessor]
     histories: list[History]
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """P(disease) for raw ONNX-form rows."""
         logits = predict_logits(self.model, torch.as_tensor(X, dtype=torch.float32))
         return torch.sigmoid(logits).numpy().astype(np.float64)
@@ -45,10 +45,19 @@ def mask_missing(rate: float) -> Augment:
     return augment
 
 
-def fit_member(X: np.ndarray, y: np.ndarray, train_rows: np.ndarray, val_rows: np.ndarray,  # noqa: N803
-               config: HeartConfig, *, seed: int, label: str | None = None) -> tuple[HeartMLP, HeartPreprocessor, History]:
+def fit_member(
+    X: np.ndarray,
+    y: np.ndarray,
+    train_rows: np.ndarray,
+    val_rows: np.ndarray,
+    config: HeartConfig,
+    *,
+    seed: int,
+    label: str | None = None,
+) -> tuple[HeartMLP, HeartPreprocessor, History]:
     """One network: preprocessor fitted on `train_rows`, early stopping on `val_rows`."""
     preprocessor = HeartPreprocessor().fit(X[train_rows])
+    seed_everything(seed)  # the initial weights come from the global generator
     model = HeartMLP(TabularEncoder.from_preprocessor(preprocessor), config.hidden, config.dropout)
     printer = EpochPrinter(label, config.optim.max_epochs) if label else None
     history = fit(
@@ -65,23 +74,23 @@ def fit_member(X: np.ndarray, y: np.ndarray, train_rows: np.ndarray, val_rows: n
     return model, preprocessor, history
 
 
-def fit_heart(X: np.ndarray, y: np.ndarray, config: HeartConfig, *, seed: int,  # noqa: N803
-              label: str | None = None) -> FittedHeart:
+def fit_heart(X: np.ndarray, y: np.ndarray, config: HeartConfig, *, seed: int, label: str | None = None) -> FittedHeart:
     """A cross-fitted ensemble: member k validates on fold k and trains on the others, so every
     row trains most members and early stopping never sees a row its member trained on."""
     folds = StratifiedKFold(n_splits=config.ensemble, shuffle=True, random_state=seed).split(X, y)
     members, preprocessors, histories = [], [], []
     for k, (train_rows, val_rows) in enumerate(folds):
         member_label = f"{label} member {k + 1}/{config.ensemble}" if label else None
-        model, preprocessor, history = fit_member(X, y, train_rows, val_rows, config, seed=seed * 100 + k,
-                                                  label=member_label)
+        model, preprocessor, history = fit_member(
+            X, y, train_rows, val_rows, config, seed=seed * 100 + k, label=member_label
+        )
         members.append(model)
         preprocessors.append(preprocessor)
         histories.append(history)
     return FittedHeart(model=LogitEnsemble(members), preprocessors=preprocessors, histories=histories)
 
 
-def fit_baseline(X: np.ndarray, y: np.ndarray, config: HeartConfig) -> tuple[HeartPreprocessor, LogisticRegression]:  # noqa: N803
+def fit_baseline(X: np.ndarray, y: np.ndarray, config: HeartConfig) -> tuple[HeartPreprocessor, LogisticRegression]:
     """Logistic regression on the same preprocessed features, fitted on the same rows."""
     preprocessor = HeartPreprocessor().fit(X)
     model = LogisticRegression(C=config.baseline_c, max_iter=2000).fit(preprocessor.transform(X), y)

@@ -14,8 +14,14 @@ from training.preprocess import HeartPreprocessor
 class TabularEncoder(nn.Module):
     """`HeartPreprocessor.transform` in torch: raw codes with NaN in, network inputs out."""
 
-    def __init__(self, n_inputs: int, numeric_columns: list[int], indicator_columns: list[int],
-                 onehot_columns: list[int], onehot_codes: list[float]) -> None:
+    def __init__(
+        self,
+        n_inputs: int,
+        numeric_columns: list[int],
+        indicator_columns: list[int],
+        onehot_columns: list[int],
+        onehot_codes: list[float],
+    ) -> None:
         super().__init__()
         self.n_inputs = n_inputs
         self.register_buffer("numeric_columns", torch.tensor(numeric_columns, dtype=torch.long))
@@ -88,14 +94,21 @@ class DigitsCNN(nn.Module):
         super().__init__()
         c1, c2 = channels
         self.features = nn.Sequential(
-            nn.Conv2d(1, c1, kernel_size=3, padding=1), nn.ReLU(),
-            nn.Conv2d(c1, c1, kernel_size=3, padding=1), nn.ReLU(),
+            nn.Conv2d(1, c1, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(c1, c1, kernel_size=3, padding=1),
+            nn.ReLU(),
             nn.MaxPool2d(2),  # 8×8 → 4×4
-            nn.Conv2d(c1, c2, kernel_size=3, padding=1), nn.ReLU(),
+            nn.Conv2d(c1, c2, kernel_size=3, padding=1),
+            nn.ReLU(),
             nn.MaxPool2d(2),  # 4×4 → 2×2
         )
         self.head = nn.Sequential(
-            nn.Flatten(), nn.Dropout(dropout), nn.Linear(c2 * 4, hidden), nn.ReLU(), nn.Dropout(dropout),
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(c2 * 4, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
             nn.Linear(hidden, 10),
         )
 
@@ -129,5 +142,5 @@ def random_shift(images: torch.Tensor, generator: torch.Generator, max_shift: in
     for dy in range(span):
         for dx in range(span):
             rows = (offsets[:, 0] == dy) & (offsets[:, 1] == dx)
-            shifted[rows] = padded[rows, dy:dy + DIGIT_SIDE, dx:dx + DIGIT_SIDE]
+            shifted[rows] = padded[rows, dy : dy + DIGIT_SIDE, dx : dx + DIGIT_SIDE]
     return shifted.reshape(n, DIGIT_SIDE * DIGIT_SIDE)

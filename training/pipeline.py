@@ -40,15 +40,23 @@ def summary(version_dir: Path) -> list[str]:
     lines = [f"{manifest['name']} {manifest['version']}  ({version_dir})"]
     if manifest["name"] == "heart":
         for key in ("roc_auc", "accuracy", "brier", "log_loss"):
-            lines.append(f"  {key:<9} CV {m['cv'][key]['mean']:.3f} ± {m['cv'][key]['std']:.3f}   "
-                         f"baseline CV {m['baseline'][key]['mean']:.3f}   test {m['test'][key]:.3f}")
-        lines.append(f"  threshold {manifest['threshold']['value']:.2f}: sensitivity {m['test']['sensitivity']:.3f}, "
-                     f"specificity {m['test']['specificity']:.3f} on the test split")
+            lines.append(
+                f"  {key:<9} CV {m['cv'][key]['mean']:.3f} ± {m['cv'][key]['std']:.3f}   "
+                f"baseline CV {m['baseline'][key]['mean']:.3f}   test {m['test'][key]:.3f}"
+            )
+        lines.append(
+            f"  threshold {manifest['threshold']['value']:.2f}: sensitivity {m['test']['sensitivity']:.3f}, "
+            f"specificity {m['test']['specificity']:.3f} on the test split"
+        )
     else:
-        lines.append(f"  accuracy  CV {m['cv']['accuracy']['mean']:.4f} ± {m['cv']['accuracy']['std']:.4f}   "
-                     f"baseline CV {m['baseline']['accuracy']['mean']:.4f}   test {m['test']['accuracy']:.4f}   "
-                     f"baseline test {m['baseline']['test']['accuracy']:.4f}")
-        lines.append(f"  min confidence {manifest['threshold']['value']:.2f}: "
-                     f"{m['test']['confident_share']:.1%} of test predictions confident")
+        lines.append(
+            f"  accuracy  CV {m['cv']['accuracy']['mean']:.4f} ± {m['cv']['accuracy']['std']:.4f}   "
+            f"baseline CV {m['baseline']['accuracy']['mean']:.4f}   test {m['test']['accuracy']:.4f}   "
+            f"baseline test {m['baseline']['test']['accuracy']:.4f}"
+        )
+        lines.append(
+            f"  min confidence {manifest['threshold']['value']:.2f}: "
+            f"{m['test']['confident_share']:.1%} of test predictions confident"
+        )
     lines.append(f"  ONNX parity max |diff| {max(manifest['parity']['max_abs_diff'].values()):.2e}")
     return lines

@@ -23,8 +23,8 @@ class HeartPreprocessor(TransformerMixin, BaseEstimator):
     def __init__(self, features: tuple[FeatureSpec, ...] = HEART_FEATURES) -> None:
         self.features = features
 
-    def fit(self, X: np.ndarray, y: object = None) -> HeartPreprocessor:  # noqa: N803
-        X = np.asarray(X, dtype=np.float64)  # noqa: N806
+    def fit(self, X: np.ndarray, y: object = None) -> HeartPreprocessor:
+        X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != len(self.features):
             raise ValueError(f"expected a matrix with {len(self.features)} columns, got shape {X.shape}")
         numeric = [i for i, spec in enumerate(self.features) if spec.kind == "number"]
@@ -40,21 +40,23 @@ class HeartPreprocessor(TransformerMixin, BaseEstimator):
         scales = filled.std(axis=0)
         self.scales_ = np.where(scales > 0, scales, 1.0)
         self.indicator_columns_ = np.array(
-            [i for i, spec in enumerate(self.features) if spec.kind == "number" and spec.nullable], dtype=np.int64)
+            [i for i, spec in enumerate(self.features) if spec.kind == "number" and spec.nullable], dtype=np.int64
+        )
         # Category levels come from the contract, not from the training rows: a level that is rare
         # (restecg 1 has 4 Cleveland patients) still gets its own column.
         self.onehot_columns_ = np.array(
-            [i for i, spec in enumerate(self.features) if spec.kind == "category" for _ in spec.codes],
-            dtype=np.int64)
+            [i for i, spec in enumerate(self.features) if spec.kind == "category" for _ in spec.codes], dtype=np.int64
+        )
         self.onehot_codes_ = np.array(
-            [code for spec in self.features if spec.kind == "category" for code in spec.codes], dtype=np.float64)
+            [code for spec in self.features if spec.kind == "category" for code in spec.codes], dtype=np.float64
+        )
         self.n_features_in_ = X.shape[1]
         self.n_features_out_ = len(numeric) + len(self.indicator_columns_) + len(self.onehot_codes_)
         return self
 
-    def transform(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
+    def transform(self, X: np.ndarray) -> np.ndarray:
         check_is_fitted(self, "medians_")
-        X = np.asarray(X, dtype=np.float64)  # noqa: N806
+        X = np.asarray(X, dtype=np.float64)
         values = X[:, self.numeric_columns_]
         standardised = (np.where(np.isnan(values), self.medians_, values) - self.means_) / self.scales_
         indicators = np.isnan(X[:, self.indicator_columns_]).astype(np.float64)
@@ -65,8 +67,10 @@ class HeartPreprocessor(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "medians_")
         names = [self.features[i].name for i in self.numeric_columns_]
         names += [f"{self.features[i].name}_missing" for i in self.indicator_columns_]
-        names += [f"{self.features[i].name}={self.features[i].categories[list(self.features[i].codes).index(c)]}"
-                  for i, c in zip(self.onehot_columns_, self.onehot_codes_, strict=True)]
+        names += [
+            f"{self.features[i].name}={self.features[i].categories[list(self.features[i].codes).index(c)]}"
+            for i, c in zip(self.onehot_columns_, self.onehot_codes_, strict=True)
+        ]
         return np.array(names, dtype=object)
 
 

@@ -9,13 +9,13 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on build machines
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.calibration import calibration_curve  # noqa: E402
-from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import precision_recall_curve, roc_curve
 
-from service.contract import REPORT_DIR  # noqa: E402
-from training.engine import History  # noqa: E402
+from service.contract import REPORT_DIR
+from training.engine import History
 
 
 def _save(figure: plt.Figure, path: Path) -> str:
@@ -45,10 +45,24 @@ def plot_confusion(matrix: list[list[int]], labels: list[str], path: Path, title
     figure, axis = plt.subplots(figsize=(1.2 + 0.55 * len(labels), 1.0 + 0.5 * len(labels)))
     axis.imshow(values, cmap="Blues")
     for (i, j), count in np.ndenumerate(values):
-        axis.text(j, i, str(count), ha="center", va="center",
-                  color="white" if count > values.max() / 2 else "black", fontsize=9)
-    axis.set(xticks=range(len(labels)), yticks=range(len(labels)), xticklabels=labels, yticklabels=labels,
-             xlabel="predicted", ylabel="true", title=title)
+        axis.text(
+            j,
+            i,
+            str(count),
+            ha="center",
+            va="center",
+            color="white" if count > values.max() / 2 else "black",
+            fontsize=9,
+        )
+    axis.set(
+        xticks=range(len(labels)),
+        yticks=range(len(labels)),
+        xticklabels=labels,
+        yticklabels=labels,
+        xlabel="predicted",
+        ylabel="true",
+        title=title,
+    )
     return _save(figure, path)
 
 
@@ -100,51 +114,68 @@ def _fmt(stat: dict[str, float]) -> str:
     return f"{stat['mean']:.3f} ± {stat['std']:.3f}"
 
 
-def write_heart_report(version_dir: Path, manifest: dict[str, Any], y_test: np.ndarray, p_test: np.ndarray,
-                       p_base: np.ndarray, histories: list[History], oof: np.ndarray, y_dev: np.ndarray) -> None:
+def write_heart_report(
+    version_dir: Path,
+    manifest: dict[str, Any],
+    y_test: np.ndarray,
+    p_test: np.ndarray,
+    p_base: np.ndarray,
+    histories: list[History],
+    oof: np.ndarray,
+    y_dev: np.ndarray,
+) -> None:
     out = version_dir / REPORT_DIR
     out.mkdir()
     m, threshold = manifest["metrics"], manifest["threshold"]["value"]
     plots = [
         plot_histories(histories, out / "loss_curves.png", "heart"),
-        plot_confusion(m["test"]["confusion_matrix"], ["no disease", "disease"], out / "confusion_matrix.png",
-                       f"test, threshold {threshold:.2f}"),
+        plot_confusion(
+            m["test"]["confusion_matrix"],
+            ["no disease", "disease"],
+            out / "confusion_matrix.png",
+            f"test, threshold {threshold:.2f}",
+        ),
         plot_roc(y_test, p_test, p_base, out / "roc_curve.png"),
         plot_calibration(y_test, p_test, out / "calibration_curve.png"),
         plot_precision_recall(y_dev, oof, threshold, out / "precision_recall_threshold.png"),
     ]
     cv, base, test = m["cv"], m["baseline"], m["test"]
-    rows = "\n".join(f"| {k} | {_fmt(cv[k])} | {_fmt(base[k])} | {test[k]:.3f} | {base['test'][k]:.3f} |"
-                     for k in ("roc_auc", "accuracy", "brier", "log_loss"))
-    missing = "\n".join(f"| {name} | {v['roc_auc']:.3f} | {v['brier']:.3f} |" for name, v in m["missing_values"].items())
+    rows = "\n".join(
+        f"| {k} | {_fmt(cv[k])} | {_fmt(base[k])} | {test[k]:.3f} | {base['test'][k]:.3f} |"
+        for k in ("roc_auc", "accuracy", "brier", "log_loss")
+    )
+    missing = "\n".join(
+        f"| {name} | {v['roc_auc']:.3f} | {v['brier']:.3f} |" for name, v in m["missing_values"].items()
+    )
     data = manifest["data"]
-    text = f"""# Model card: heart-disease risk, version {manifest['version']}
+    text = (
+        f"""# Model card: heart-disease risk, version {manifest["version"]}
 
 **What it does.** Estimates the probability that a patient has heart disease (UCI `num` > 0: at least
 one major vessel with > 50 % narrowing) from 13 routine clinical measurements, and turns it into a
 yes/no flag at a decision threshold.
 
 **Intended use.** Decision support and teaching; a second opinion next to a clinician, never a diagnosis.
-Trained on {data['rows']} patients of one US clinic in the 1980s (Cleveland Clinic Foundation, UCI); its
+Trained on {data["rows"]} patients of one US clinic in the 1980s (Cleveland Clinic Foundation, UCI); its
 probabilities are only as good as the similarity of your patients to those. Not validated on other
 populations, on women separately (about a third of the data), or on today's practice.
 
 ## Data and split
-- Source: `{data['source']}` (sha256 `{data['sha256'][:16]}…`), {data['rows']} patients, {data['positives']} with disease.
-- A stratified split (seed {data['split']['seed']}): {data['split']['train']} patients for training and validation,
-  {data['split']['test']} held out and used once, for the test column below.
+- Source: `{data["source"]}` (sha256 `{data["sha256"][:16]}…`),
+  {data["rows"]} patients, {data["positives"]} with disease.
+- A stratified split (seed {data["split"]["seed"]}): {data["split"]["train"]} patients for training and validation,
+  {data["split"]["test"]} held out and used once, for the test column below.
 - Preprocessing (median imputation, standardisation, one-hot categories, missing-value indicators) is
   fitted on training rows only and lives inside the ONNX graph, which takes the raw features.
 
 ## Model
-A cross-fitted ensemble of {manifest['architecture']['members']} MLPs (hidden {manifest['architecture']['hidden']}, dropout
-{manifest['architecture']['dropout']}): member *k* stops early on its own validation fold and trains on the
+A cross-fitted ensemble of {arch["members"]} MLPs (hidden {arch["hidden"]}, dropout {arch["dropout"]}): member *k* stops early on its own validation fold and trains on the
 others; the ensemble averages their logits. During training, each nullable field is blanked with
-probability {manifest['config']['missing_rate']} so that a record without `ca`, `thal`, `slope` or `chol` still
+probability {manifest["config"]["missing_rate"]} so that a record without `ca`, `thal`, `slope` or `chol` still
 gets a sound probability.
 
 ## Metrics
-Cross-validation is {m['cv_folds']} folds (repeated stratified k-fold) on the training rows; the
+Cross-validation is {m["cv_folds"]} folds (repeated stratified k-fold) on the training rows; the
 baseline is a logistic regression on the same preprocessed features and the same folds.
 
 | metric | network CV | baseline CV | network test | baseline test |
@@ -152,37 +183,48 @@ baseline is a logistic regression on the same preprocessed features and the same
 {rows}
 
 Accuracy is at 0.5. At the decision threshold {threshold:.2f} the test split gives sensitivity
-{test['sensitivity']:.3f} and specificity {test['specificity']:.3f} (confusion matrix below).
+{test["sensitivity"]:.3f} and specificity {test["specificity"]:.3f} (confusion matrix below).
 
 ## Decision threshold
-{threshold:.2f}: {manifest['threshold']['rule']}. Clients may pass their own (`?threshold=`).
+{threshold:.2f}: {manifest["threshold"]["rule"]}. Clients may pass their own (`?threshold=`).
 
 ## Missing values (test split, fields blanked on purpose)
 | missing | ROC AUC | Brier |
 |---|---|---|
-| nothing | {test['roc_auc']:.3f} | {test['brier']:.3f} |
+| nothing | {test["roc_auc"]:.3f} | {test["brier"]:.3f} |
 {missing}
 
 ## Plots
-""" + "\n".join(f"![{name}]({name})" for name in plots) + "\n"
+"""
+        + "\n".join(f"![{name}]({name})" for name in plots)
+        + "\n"
+    )
     (out / "README.md").write_text(text, encoding="utf-8")
 
 
-def write_digits_report(version_dir: Path, manifest: dict[str, Any], y_test: np.ndarray, proba: np.ndarray,
-                        history: History, x_test: np.ndarray) -> None:
+def write_digits_report(
+    version_dir: Path,
+    manifest: dict[str, Any],
+    y_test: np.ndarray,
+    proba: np.ndarray,
+    history: History,
+    x_test: np.ndarray,
+) -> None:
     out = version_dir / REPORT_DIR
     out.mkdir()
     m = manifest["metrics"]
     plots = [
         plot_histories([history], out / "loss_curves.png", "digits"),
-        plot_confusion(m["test"]["confusion_matrix"], list(manifest["labels"]), out / "confusion_matrix.png",
-                       "test split"),
+        plot_confusion(
+            m["test"]["confusion_matrix"], list(manifest["labels"]), out / "confusion_matrix.png", "test split"
+        ),
         plot_digit_errors(x_test, y_test, proba, out / "misclassified.png"),
     ]
     recall = " ".join(f"{d}: {r:.3f}" for d, r in m["test"]["per_class_recall"].items())
     threshold = manifest["threshold"]
     data = manifest["data"]
-    text = f"""# Model card: handwritten digits, version {manifest['version']}
+    text = (
+        f"""# Model card: handwritten digits, version {manifest["version"]}
 
 **What it does.** Reads one handwritten digit as an 8×8 grid of ink counts (0..16 per cell, as in
 scikit-learn's digits / UCI optdigits) and returns the probability of each digit 0..9.
@@ -192,26 +234,29 @@ turns a grey-level image into this form). Trained on 1,797 digits from 43 writer
 model, not for letters, several digits at once or images of documents.
 
 ## Data and split
-- Source: `{data['source']}`, {data['rows']} images.
-- A stratified split (seed {data['split']['seed']}): {data['split']['train']} for training and validation,
-  {data['split']['test']} held out for the test figures.
+- Source: `{data["source"]}`, {data["rows"]} images.
+- A stratified split (seed {data["split"]["seed"]}): {data["split"]["train"]} for training and validation,
+  {data["split"]["test"]} held out for the test figures.
 
 ## Model
-A small CNN (channels {manifest['architecture']['channels']}, dense {manifest['architecture']['hidden']}) trained with
-random ±{manifest['config']['max_shift']}-pixel shifts, early stopping on a validation part.
+A small CNN (channels {manifest["architecture"]["channels"]}, dense {manifest["architecture"]["hidden"]}) trained with
+random ±{manifest["config"]["max_shift"]}-pixel shifts, early stopping on a validation part.
 
 ## Metrics
 | | network | RBF SVC baseline |
 |---|---|---|
-| {m['cv_folds']}-fold CV accuracy (training rows) | {_fmt(m['cv']['accuracy'])} | {_fmt(m['baseline']['accuracy'])} |
-| held-out test accuracy | {m['test']['accuracy']:.4f} | {m['baseline']['test']['accuracy']:.4f} |
+| {m["cv_folds"]}-fold CV accuracy (training rows) | {_fmt(m["cv"]["accuracy"])} | {_fmt(m["baseline"]["accuracy"])} |
+| held-out test accuracy | {m["test"]["accuracy"]:.4f} | {m["baseline"]["test"]["accuracy"]:.4f} |
 
 Per-class recall (test): {recall}
 
 ## Minimum confidence
-{threshold['value']:.2f}: {threshold['rule']}. On the test split {m['test']['confident_share']:.1%} of
-predictions are confident, and those are {m['test']['accuracy_when_confident'] or 0:.2%} correct.
+{threshold["value"]:.2f}: {threshold["rule"]}. On the test split {m["test"]["confident_share"]:.1%} of
+predictions are confident, and those are {m["test"]["accuracy_when_confident"] or 0:.2%} correct.
 
 ## Plots
-""" + "\n".join(f"![{name}]({name})" for name in plots) + "\n"
+"""
+        + "\n".join(f"![{name}]({name})" for name in plots)
+        + "\n"
+    )
     (out / "README.md").write_text(text, encoding="utf-8")
