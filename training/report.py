@@ -147,7 +147,7 @@ def write_heart_report(
     missing = "\n".join(
         f"| {name} | {v['roc_auc']:.3f} | {v['brier']:.3f} |" for name, v in m["missing_values"].items()
     )
-    data = manifest["data"]
+    data, arch = manifest["data"], manifest["architecture"]
     text = (
         f"""# Model card: heart-disease risk, version {manifest["version"]}
 
@@ -169,9 +169,10 @@ populations, on women separately (about a third of the data), or on today's prac
   fitted on training rows only and lives inside the ONNX graph, which takes the raw features.
 
 ## Model
-A cross-fitted ensemble of {arch["members"]} MLPs (hidden {arch["hidden"]}, dropout {arch["dropout"]}): member *k* stops early on its own validation fold and trains on the
-others; the ensemble averages their logits. During training, each nullable field is blanked with
-probability {manifest["config"]["missing_rate"]} so that a record without `ca`, `thal`, `slope` or `chol` still
+A cross-fitted ensemble of {arch["members"]} MLPs (hidden {arch["hidden"]}, dropout {arch["dropout"]}):
+member *k* stops early on its own validation fold and trains on the others; the ensemble averages
+their logits. During training, each nullable field is blanked with probability
+{manifest["config"]["missing_rate"]} so that a record without `ca`, `thal`, `slope` or `chol` still
 gets a sound probability.
 
 ## Metrics
