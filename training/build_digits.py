@@ -94,7 +94,8 @@ def build_digits(run: RunConfig, log: Callable[[str], None] = print) -> Path:
         )
         torch.save(fitted.model.state_dict(), staging / WEIGHTS_FILE)
         architecture = {
-            "class": "DigitsCNN",
+            "class": "LogitEnsemble[DigitsCNN]",
+            "members": config.ensemble,
             "channels": list(config.channels),
             "hidden": config.hidden,
             "dropout": config.dropout,
@@ -148,10 +149,10 @@ def build_digits(run: RunConfig, log: Callable[[str], None] = print) -> Path:
             "metrics": metrics,
             "parity": {"tolerance": 1e-5, "max_abs_diff": parity},
             "monitoring": {"test_probability_histogram": probability_histogram(proba.max(axis=1))},
-            "training": {"histories": [fitted.history.as_dict()]},
+            "training": {"histories": [h.as_dict() for h in fitted.histories]},
         }
         if run.report:
-            report.write_digits_report(staging, manifest, y[test], proba, fitted.history, X[test])
+            report.write_digits_report(staging, manifest, y[test], proba, fitted.histories, X[test])
         version_dir = bundle.publish(staging, model_dir, manifest)
     log(f"[digits] published {version_dir}")
     return version_dir

@@ -49,13 +49,16 @@ class DigitsConfig:
     seed: int = 0
     test_size: float = 0.25
     val_size: float = 0.1
-    channels: tuple[int, int] = (32, 64)
-    hidden: int = 128
+    # Members of the CNN ensemble: one CNN's CV accuracy moves ±0.3 points with the seed here;
+    # the average of three moves far less.
+    ensemble: int = 3
+    channels: tuple[int, int] = (16, 32)
+    hidden: int = 64
     dropout: float = 0.25
     max_shift: int = 1  # pixels of random translation applied to training batches
     optim: OptimConfig = field(
         default_factory=lambda: OptimConfig(
-            lr=3e-3, weight_decay=1e-4, batch_size=64, max_epochs=60, warmup_epochs=2, patience=12
+            lr=4e-3, weight_decay=1e-4, batch_size=128, max_epochs=60, warmup_epochs=2, patience=12
         )
     )
     cv_splits: int = 5
@@ -91,6 +94,7 @@ def small(config: RunConfig) -> RunConfig:
         ),
         digits=replace(
             config.digits,
+            ensemble=2,
             cv_splits=2,
             channels=(8, 16),
             hidden=32,

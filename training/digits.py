@@ -13,24 +13,24 @@ from sklearn.svm import SVC
 from service.contract import DIGIT_MAX_VALUE
 from training.config import DigitsConfig
 from training.engine import EpochPrinter, History, fit, predict_logits, seed_everything
-from training.models import DigitsCNN, random_shift
+from training.models import DigitsCNN, LogitEnsemble, random_shift
 from training.preprocess import stratified_split
 
 
 @dataclass
 class FittedDigits:
-    model: DigitsCNN
-    history: History
-    val_rows: np.ndarray  # indices (into the rows it was fitted on) used for early stopping
+    model: LogitEnsemble
+    histories: list[History]
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         logits = predict_logits(self.model, torch.as_tensor(X, dtype=torch.float32))
         return torch.softmax(logits, dim=1).numpy().astype(np.float64)
 
 
-def fit_digits(
+def fit_member(
     X: np.ndarray, y: np.ndarray, config: DigitsConfig, *, seed: int, label: str | None = None
-) -> FittedDigits:
+) -> tuple[DigitsCNN, History]:
+    """One CNN: early stopping on its own random validation part, shifted training batches."""
     train_rows, val_rows = stratified_split(y, config.val_size, seed)
     seed_everything(seed)  # the initial weights come from the global generator
     model = DigitsCNN(config.channels, config.hidden, config.dropout)
@@ -46,7 +46,21 @@ def fit_digits(
     )
     if printer:
         printer.close()
-    return FittedDigits(model=model, history=history, val_rows=val_rows)
+    return model, history
+
+
+def fit_digits(
+    X: np.ndarray, y: np.ndarray, config: DigitsConfig, *, seed: int, label: str | None = None
+) -> FittedDigits:
+    """An ensemble of CNNs that differ in initial weights, validation part and augmentation draws:
+    averaging their logits removes most of the seed-to-seed spread a single CNN shows here."""
+    members, histories = [], []
+    for k in range(config.ensemble):
+        member_label = f"{label} member {k + 1}/{config.ensemble}" if label else None
+        model, history = fit_member(X, y, config, seed=seed * 100 + k, label=member_label)
+        members.append(model)
+        histories.append(history)
+    return FittedDigits(model=LogitEnsemble(members), histories=histories)
 
 
 def fit_baseline(X: np.ndarray, y: np.ndarray, config: DigitsConfig) -> GridSearchCV:

@@ -29,7 +29,12 @@ def build_model(bundle: dict[str, Any]) -> nn.Module:
             for pre in bundle["preprocessors"]
         ]
         return LogitEnsemble(members)
-    return DigitsCNN(tuple(architecture["channels"]), architecture["hidden"], architecture["dropout"])
+    return LogitEnsemble(
+        [
+            DigitsCNN(tuple(architecture["channels"]), architecture["hidden"], architecture["dropout"])
+            for _ in range(architecture["members"])
+        ]
+    )
 
 
 def load_model(version_dir: Path) -> nn.Module:

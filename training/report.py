@@ -208,14 +208,14 @@ def write_digits_report(
     manifest: dict[str, Any],
     y_test: np.ndarray,
     proba: np.ndarray,
-    history: History,
+    histories: list[History],
     x_test: np.ndarray,
 ) -> None:
     out = version_dir / REPORT_DIR
     out.mkdir()
     m = manifest["metrics"]
     plots = [
-        plot_histories([history], out / "loss_curves.png", "digits"),
+        plot_histories(histories, out / "loss_curves.png", "digits"),
         plot_confusion(
             m["test"]["confusion_matrix"], list(manifest["labels"]), out / "confusion_matrix.png", "test split"
         ),
@@ -223,7 +223,7 @@ def write_digits_report(
     ]
     recall = " ".join(f"{d}: {r:.3f}" for d, r in m["test"]["per_class_recall"].items())
     threshold = manifest["threshold"]
-    data = manifest["data"]
+    data, arch = manifest["data"], manifest["architecture"]
     text = (
         f"""# Model card: handwritten digits, version {manifest["version"]}
 
@@ -240,8 +240,9 @@ model, not for letters, several digits at once or images of documents.
   {data["split"]["test"]} held out for the test figures.
 
 ## Model
-A small CNN (channels {manifest["architecture"]["channels"]}, dense {manifest["architecture"]["hidden"]}) trained with
-random ±{manifest["config"]["max_shift"]}-pixel shifts, early stopping on a validation part.
+An ensemble of {arch["members"]} small CNNs (channels {arch["channels"]}, dense {arch["hidden"]}, batch norm),
+each trained with random ±{manifest["config"]["max_shift"]}-pixel shifts and early stopping on its own
+random validation part; the ensemble averages their logits.
 
 ## Metrics
 | | network | RBF SVC baseline |
