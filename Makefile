@@ -7,7 +7,9 @@ ARTIFACTS ?= artifacts
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup train evaluate serve test bench lint format clean
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+.PHONY: setup tools train serve test bench lint format clean
 
 setup: $(STAMP)
 
@@ -17,6 +19,11 @@ $(STAMP): pyproject.toml
 	# torch is pinned (==2.13.0) in the train extra: pip takes the CPU wheel on this machine's disk.
 	$(PY) -m pip install --quiet -e '.[train,serve,dev]'
 	rm -f $(VENV)/.installed-* && touch $@
+
+# wrk (Debian) is the load generator `make bench` and its tests drive.
+tools:
+	@command -v wrk >/dev/null 2>&1 || { echo "installing wrk (Debian package)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk >/dev/null; }
 
 train: setup
 	$(PY) -m training --artifacts-dir $(ARTIFACTS)
@@ -28,10 +35,10 @@ $(ARTIFACTS)/heart/CURRENT $(ARTIFACTS)/digits/CURRENT:
 serve: setup $(ARTIFACTS)/heart/CURRENT $(ARTIFACTS)/digits/CURRENT
 	SERVICE_HOST=$(HOST) SERVICE_PORT=$(PORT) SERVICE_ARTIFACTS_DIR=$(ARTIFACTS) $(PY) -m service
 
-test: setup
+test: setup tools
 	$(PY) -m pytest
 
-bench: setup $(ARTIFACTS)/heart/CURRENT $(ARTIFACTS)/digits/CURRENT
+bench: setup tools $(ARTIFACTS)/heart/CURRENT $(ARTIFACTS)/digits/CURRENT
 	$(PY) -m bench --artifacts-dir $(ARTIFACTS)
 
 lint: setup

@@ -89,8 +89,15 @@ class FeatureSpec:
         return entry
 
 
-def _category(name: str, description: str, values: tuple[Any, ...], meanings: tuple[str, ...], *,
-              codes: tuple[float, ...] | None = None, nullable: bool = True) -> FeatureSpec:
+def _category(
+    name: str,
+    description: str,
+    values: tuple[Any, ...],
+    meanings: tuple[str, ...],
+    *,
+    codes: tuple[float, ...] | None = None,
+    nullable: bool = True,
+) -> FeatureSpec:
     return FeatureSpec(
         name=name,
         kind="category",
@@ -102,10 +109,26 @@ def _category(name: str, description: str, values: tuple[Any, ...], meanings: tu
     )
 
 
-def _number(name: str, description: str, minimum: float, maximum: float, unit: str | None, *,
-            integer: bool = False, nullable: bool = True) -> FeatureSpec:
-    return FeatureSpec(name=name, kind="number", description=description, minimum=minimum, maximum=maximum,
-                       unit=unit, integer=integer, nullable=nullable)
+def _number(
+    name: str,
+    description: str,
+    minimum: float,
+    maximum: float,
+    unit: str | None,
+    *,
+    integer: bool = False,
+    nullable: bool = True,
+) -> FeatureSpec:
+    return FeatureSpec(
+        name=name,
+        kind="number",
+        description=description,
+        minimum=minimum,
+        maximum=maximum,
+        unit=unit,
+        integer=integer,
+        nullable=nullable,
+    )
 
 
 # The canonical heart features, in the column order of the ONNX input. Ranges are what is
@@ -114,22 +137,25 @@ def _number(name: str, description: str, minimum: float, maximum: float, unit: s
 HEART_FEATURES: tuple[FeatureSpec, ...] = (
     _number("age", "age", 1, 120, "years", nullable=False),
     _category("sex", "sex", (0, 1), ("female", "male"), nullable=False),
-    _category("cp", "chest-pain type", (1, 2, 3, 4),
-              ("typical angina", "atypical angina", "non-anginal pain", "asymptomatic")),
+    _category(
+        "cp", "chest-pain type", (1, 2, 3, 4), ("typical angina", "atypical angina", "non-anginal pain", "asymptomatic")
+    ),
     _number("trestbps", "resting blood pressure", 50, 250, "mm Hg"),
     _number("chol", "serum cholesterol", 50, 700, "mg/dl"),
     _category("fbs", "fasting blood sugar > 120 mg/dl", (0, 1), ("false", "true")),
-    _category("restecg", "resting ECG", (0, 1, 2),
-              ("normal", "ST-T wave abnormality", "left-ventricular hypertrophy")),
+    _category("restecg", "resting ECG", (0, 1, 2), ("normal", "ST-T wave abnormality", "left-ventricular hypertrophy")),
     _number("thalach", "maximum heart rate achieved", 50, 250, "beats/min"),
     _category("exang", "exercise-induced angina", (0, 1), ("no", "yes")),
-    _number("oldpeak", "ST depression induced by exercise relative to rest (negative: elevation)",
-            -5, 10, "mm"),
-    _category("slope", "slope of the peak exercise ST segment", (1, 2, 3),
-              ("upsloping", "flat", "downsloping")),
+    _number("oldpeak", "ST depression induced by exercise relative to rest (negative: elevation)", -5, 10, "mm"),
+    _category("slope", "slope of the peak exercise ST segment", (1, 2, 3), ("upsloping", "flat", "downsloping")),
     _number("ca", "major vessels coloured by fluoroscopy", 0, 3, "vessels", integer=True),
-    _category("thal", "thallium stress test", ("normal", "fixed", "reversible"),
-              ("normal", "fixed defect", "reversible defect"), codes=(3.0, 6.0, 7.0)),
+    _category(
+        "thal",
+        "thallium stress test",
+        ("normal", "fixed", "reversible"),
+        ("normal", "fixed defect", "reversible defect"),
+        codes=(3.0, 6.0, 7.0),
+    ),
 )
 HEART_FEATURE_NAMES = tuple(spec.name for spec in HEART_FEATURES)
 HEART_LABELS = ("no disease", "disease")
@@ -164,8 +190,20 @@ def is_safe_version_name(name: str) -> bool:
     """A version name that cannot escape its model directory (no '/', no '..', no hidden names)."""
     return bool(name) and set(name) <= VERSION_ALPHABET and not name.startswith(".")
 
+
 # The tutorial's example patient: the OpenAPI example and a row of every heart reference file.
 HEART_EXAMPLE: dict[str, Any] = {
-    "age": 80, "sex": 0, "cp": 1, "trestbps": 124, "chol": 300, "fbs": 1, "restecg": 2,
-    "thalach": 150, "exang": 0, "oldpeak": 2.3, "slope": 3, "ca": 0, "thal": "fixed",
+    "age": 80,
+    "sex": 0,
+    "cp": 1,
+    "trestbps": 124,
+    "chol": 300,
+    "fbs": 1,
+    "restecg": 2,
+    "thalach": 150,
+    "exang": 0,
+    "oldpeak": 2.3,
+    "slope": 3,
+    "ca": 0,
+    "thal": "fixed",
 }

@@ -1,0 +1,79 @@
+"""Request bodies for the scenarios, built from a trained artifact's `reference.json`.
+
+Everything here is plain data (dicts and JSON bytes), so the scenarios and the tests share it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from service.contract import CURRENT_FILE, HEART_EXAMPLE, REFERENCE_FILE
+
+BATCH_ROWS = 1000
+
+
+@dataclass(frozen=True)
+class Payloads:
+    """The JSON bodies every scenario sends."""
+
+    heart_one: bytes
+    digit_one: bytes
+    heart_batch: bytes
+    digit_batch: bytes
+    heart_version: str
+    digits_version: str
+    batch_rows: int
+
+
+def current_version_dir(artifacts_dir: Path, model: str) -> Path:
+    """`artifacts/<model>/<CURRENT>`; raises FileNotFoundError naming what is missing."""
+    current = artifacts_dir / model / CURRENT_FILE
+    if not current.is_file():
+        raise FileNotFoundError(f"{current} is missing: run `make train` first")
+    version_dir = artifacts_dir / model / current.read_text(encoding="utf-8").strip()
+    if not version_dir.is_dir():
+        raise FileNotFoundError(f"{current} names {version_dir.name}, which does not exist")
+    return version_dir
+
+
+def reference_inputs(version_dir: Path) -> list[dict[str, Any]]:
+    """The request bodies recorded in the version's reference.json."""
+    reference = json.loads((version_dir / REFERENCE_FILE).read_text(encoding="utf-8"))
+    inputs = reference["inputs"]
+    if not inputs:
+        raise ValueError(f"{version_dir / REFERENCE_FILE} holds no inputs")
+    return inputs
+
+
+def repeated_rows(rows: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """`count` rows cycling through `rows` in order."""
+    return list(itertools.islice(itertools.cycle(rows), count))
+
+
+def to_json(body: Any) -> bytes:
+    """Compact JSON, as a client library would send it; NaN is refused (the API rejects it too)."""
+    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def build_payloads(artifacts_dir: Path, batch_rows: int = BATCH_ROWS) -> Payloads:
+    """Single bodies (the tutorial patient; the first digits reference row) and `batch_rows`-row batches."""
+    heart_dir = current_version_dir(artifacts_dir, "heart")
+    digits_dir = current_version_dir(artifacts_dir, "digits")
+    heart_rows = reference_inputs(heart_dir)
+    digit_rows = reference_inputs(digits_dir)
+    digit_one = next((row for row in digit_rows if "pixels" in row), None)
+    if digit_one is None:
+        raise ValueError(f"{digits_dir / REFERENCE_FILE} has no `pixels` input")
+    return Payloads(
+        heart_one=to_json(HEART_EXAMPLE),
+        digit_one=to_json({"pixels": digit_one["pixels"]}),
+        heart_batch=to_json({"instances": repeated_rows(heart_rows, batch_rows)}),
+        digit_batch=to_json({"instances": repeated_rows([r for r in digit_rows if "pixels" in r], batch_rows)}),
+        heart_version=heart_dir.name,
+        digits_version=digits_dir.name,
+        batch_rows=batch_rows,
+    )

@@ -1,0 +1,134 @@
+"""`python -m service`: serve; `python -m service --check`: verify the artifacts and exit.
+
+The server is uvicorn (default) or granian (SERVICE_SERVER=granian), both with uvloop, both with
+their own access logs off (the service writes its own, without bodies). Workers come from
+SERVICE_WORKERS; each is a separate process with its own ONNX sessions, built by
+`service.app:app_from_env`. uvicorn runs a single worker in this process; granian always runs its
+workers as child processes.
+
+Exit status: 0 after a clean shutdown (uvicorn re-raises a SIGTERM it handled: 143 in a shell);
+2 for invalid settings; 3 (uvicorn's start-up failure) when a model cannot be served by an in-process
+worker; 1 when the pre-flight check fails. The pre-flight check (`--check` in a child process) runs
+whenever workers are child processes: uvicorn's supervisor stops when a worker fails to start but
+then exits 0, which would hide the failure from Kubernetes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import subprocess
+import sys
+from typing import Any
+
+import uvicorn
+
+from service.logs import configure_logging
+from service.settings import Settings, SettingsError
+
+logger = logging.getLogger("service")
+APP_FACTORY = "service.app:app_from_env"
+
+
+def check(settings: Settings) -> int:
+    """Verify, load and self-check every model, as start-up does; 0 if all can be served."""
+    # Imported here, not at the top: a multi-worker supervisor never needs onnxruntime in memory.
+    from service.artifact import ArtifactError
+    from service.registry import load_registry
+
+    try:
+        registry = asyncio.run(load_registry(settings))
+    except ArtifactError as error:
+        logger.critical(
+            f"check failed: {error}",
+            extra={"model": error.model, "version": error.version, "file": error.file, "reason": error.reason},
+        )
+        return 1
+    logger.info("check passed", extra={"models": {n: p.version for n, p in registry.predictors.items()}})
+    return 0
+
+
+def preflight() -> int:
+    return subprocess.run([sys.executable, "-m", "service", "--check"], check=False).returncode
+
+
+def serve_uvicorn(settings: Settings) -> int:
+    if settings.workers > 1 and (status := preflight()) != 0:
+        return status
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_config=None,  # keep service.logs' JSON handler (each worker sets it up in app_from_env)
+        server_header=False,
+        proxy_headers=False,
+    )
+    return 0
+
+
+def granian_logging() -> dict[str, Any]:
+    """granian's own loggers through the same JSON formatter as everything else."""
+    handler = {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "json"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "service.logs.JsonFormatter"}},
+        "handlers": {"console": handler},
+        "loggers": {
+            "_granian": {"handlers": ["console"], "level": "INFO", "propagate": False},
+            "granian.access": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        },
+    }
+
+
+def serve_granian(settings: Settings) -> int:
+    from granian import Granian  # only when chosen
+    from granian.constants import Interfaces, Loops
+    from granian.log import LogLevels
+
+    if (status := preflight()) != 0:
+        return status
+    Granian(
+        APP_FACTORY,
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=settings.workers,
+        loop=Loops.uvloop,
+        websockets=False,
+        log_level=LogLevels(settings.log_level.lower()),
+        log_dictconfig=granian_logging(),
+        log_access=False,
+    ).serve()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m service", description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="verify and self-check the artifacts, then exit")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        sys.stderr.write(json.dumps({"level": "CRITICAL", "logger": "service", "message": str(error)}) + "\n")
+        return 2
+    configure_logging(settings.log_level)
+    if unknown := Settings.unknown_variables():
+        logger.warning("ignoring unknown SERVICE_* variables", extra={"names": unknown})
+    if args.check:
+        return check(settings)
+    logger.info("starting", extra={"settings": settings.describe()})
+    return serve_granian(settings) if settings.server == "granian" else serve_uvicorn(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

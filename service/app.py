@@ -1,0 +1,134 @@
+"""The Litestar application: `create_app(settings)` builds it; its lifespan loads and checks the models.
+
+Start-up failure policy: FAIL FAST. If any model cannot be verified, loaded or self-checked, the
+lifespan logs one JSON line naming the model, version, file and reason, and raises; uvicorn then
+exits with a non-zero status (3) before it ever listens. When workers are child processes (granian,
+or several uvicorn workers) `python -m service` runs the same checks first (`--check`) and exits 1
+before starting any. Why, for Kubernetes:
+- a bad artifact does not heal by waiting (the files are immutable and checksummed), so staying up
+  "live but not ready" would only park a useless pod that shows Running 0/1 with no restarts;
+- a crashing pod shows CrashLoopBackOff and `kubectl logs --previous` gives the reason, and a
+  rolling update with a bad artifact stops at the first new pod while the old ReplicaSet serves on;
+- a process that serves always has every model loaded, so no handler needs a half-loaded state.
+Consequently /health/ready is 200 as soon as the server accepts connections; it turns 503 again
+while the app shuts down.
+
+Every request except the health probes gets a request id (the caller's `X-Request-ID` if it is plain,
+else a new one), echoed in the response's `X-Request-ID` header and written to the access log.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Tag
+from litestar.types import Message, Receive, Send
+
+from service.artifact import ArtifactError
+from service.errors import EXCEPTION_HANDLERS
+from service.logs import REQUEST_ID_HEADER, AccessLog, configure_logging, request_id_from
+from service.registry import ServiceState, load_registry
+from service.routes.health import HEALTH_PATHS, health_routes
+from service.routes.models import models_routes
+from service.routes.predict import predict_routes
+from service.settings import Settings
+
+logger = logging.getLogger("service.app")
+API_VERSION = "1.0.0"
+
+
+class ServiceApp(Litestar):
+    """Litestar with request ids and the access log wrapped around everything, 404s and 413s included
+    (Litestar middleware runs only for requests that matched a route)."""
+
+    access_log: AccessLog
+
+    async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in HEALTH_PATHS:
+            await super().__call__(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = request_id_from(scope["headers"])
+        header = (REQUEST_ID_HEADER, request_id)
+        status = 500  # what the client sees if nothing was sent (the server answers 500)
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        try:
+            await super().__call__(scope, receive, send_with_id)
+        finally:
+            if self.access_log.enabled:
+                route = scope.get("path_template")
+                self.access_log.write(request_id, scope["method"][:16], route, status, started)
+
+
+def _lifespan(state: ServiceState) -> Any:
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        started = time.perf_counter()
+        try:
+            state.registry = await load_registry(state.settings)
+        except ArtifactError as error:
+            logger.critical(
+                f"start-up failed: {error}",
+                extra={"model": error.model, "version": error.version, "file": error.file, "reason": error.reason},
+            )
+            raise
+        state.ready = True
+        versions = {name: p.version for name, p in state.registry.predictors.items()}
+        logger.info("ready", extra={"models": versions, "seconds": round(time.perf_counter() - started, 3)})
+        try:
+            yield
+        finally:
+            state.ready = False
+
+    return lifespan
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """The service for `settings` (default: from the environment). Models load when the app starts."""
+    settings = settings or Settings.from_env()
+    state = ServiceState(settings=settings)
+    app = ServiceApp(
+        route_handlers=[*predict_routes(state), *models_routes(state), *health_routes(state)],
+        lifespan=[_lifespan(state)],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        request_max_body_size=settings.max_body_bytes,
+        logging_config=None,  # logging is configured once by `python -m service` (service.logs)
+        openapi_config=OpenAPIConfig(
+            title="modelserve",
+            version=API_VERSION,
+            description="Heart-disease and handwritten-digit predictions from checksummed ONNX artifacts.",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+            tags=[
+                Tag(name="predict", description="predictions, one at a time or in batches"),
+                Tag(name="models", description="what is loaded"),
+                Tag(name="health", description="Kubernetes probes"),
+            ],
+            create_examples=False,
+        ),
+    )
+    app.access_log = AccessLog(settings.access_log, settings.log_level)
+    app.state.service = state
+    return app
+
+
+def app_from_env() -> Litestar:
+    """Factory for uvicorn (`service.app:app_from_env`, factory=True): each worker process builds its
+    own app, and sets up logging itself (spawned workers do not inherit the parent's handlers)."""
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,157 @@
+"""The one place where failures become HTTP answers, all in one JSON shape:
+
+    {"error": {"code": "validation_failed", "message": "...",
+               "fields": [{"field": "instances.3.age", "reason": "..."}]}}
+
+`fields` is always present (empty unless the error is about particular values). Malformed JSON is
+400, a schema violation 422, a body over the limit 413, a wrong content type 415, an unknown route or
+model 404. Anything unexpected is a 500 whose body says nothing about the request and whose log line
+names only the exception type and where it was raised (an exception's message may quote input values).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import traceback
+from collections.abc import Callable, Mapping
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from service.schemas import ErrorBody, ErrorDetail, ErrorField
+
+logger = logging.getLogger("service.errors")
+JSON = "application/json"
+
+_encode = msgspec.json.Encoder().encode
+
+# msgspec reports one error as "<reason> - at `$.instances[3].age`"; the path is absent at the root.
+_AT = re.compile(r"^(?P<reason>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.DOTALL)
+_FIELD_NAMED = re.compile(r"^Object (?P<what>missing required|contains unknown) field `(?P<name>[^`]*)`$")
+_ENUM = re.compile(r"^Invalid enum value ")
+_CODES_BY_STATUS = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "too_many_requests",
+    503: "not_ready",
+}
+
+
+class ApiError(Exception):
+    """An error with a status, a code and (for validation) the offending fields."""
+
+    def __init__(self, status: int, code: str, message: str, fields: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.fields = fields or []
+
+    def body(self) -> bytes:
+        try:
+            return _encode(self._shape(lambda text: text))
+        except UnicodeEncodeError:  # a field name quoted from the request held a lone surrogate
+            return _encode(self._shape(lambda text: text.encode("utf-8", "backslashreplace").decode("utf-8")))
+
+    def _shape(self, clean: Callable[[str], str]) -> ErrorBody:
+        fields = [ErrorField(field=clean(f), reason=clean(r)) for f, r in self.fields]
+        return ErrorBody(error=ErrorDetail(code=self.code, message=clean(self.message), fields=fields))
+
+
+def invalid(fields: list[tuple[str, str]]) -> ApiError:
+    """A 422 naming each offending field."""
+    count = len(fields)
+    return ApiError(
+        422, "validation_failed", f"{count} invalid field{'s' if count != 1 else ''}: {fields[0][0]}", fields
+    )
+
+
+def join_path(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _dotted(path: str | None) -> str:
+    """`$.instances[3].age` → `instances.3.age`; the root is ``."""
+    if not path or path == "$":
+        return ""
+    return path.removeprefix("$").replace("[", ".").replace("]", "").lstrip(".")
+
+
+def _malformed(error: msgspec.DecodeError) -> ApiError:
+    return ApiError(400, "malformed_json", f"the body is not valid JSON: {error}")
+
+
+def from_decode_error(error: msgspec.DecodeError, body: bytes, choices: Mapping[str, str] | None = None) -> ApiError:
+    """A msgspec error as an ApiError: 400 if the body is not JSON at all, else 422 with the field path.
+
+    msgspec validates while it parses, so a schema error early in the body can be reported before a
+    syntax error later on; on that (error-only) path the body's syntax is checked on its own (as
+    `Raw`, which skips values without judging them: `1e999` is valid JSON, just not a valid age).
+    """
+    if not isinstance(error, msgspec.ValidationError):
+        return _malformed(error)
+    try:
+        msgspec.json.decode(body, type=msgspec.Raw)
+    except msgspec.DecodeError as syntax_error:
+        return _malformed(syntax_error)
+    except RecursionError:  # well-formed but absurdly deep: the schema error stands
+        pass
+    match = _AT.match(str(error))
+    reason = match["reason"] if match else str(error)
+    field = _dotted(match["path"] if match else None)
+    if named := _FIELD_NAMED.match(reason):
+        field = join_path(field, named["name"])
+        reason = "required field is missing" if named["what"] == "missing required" else "unknown field"
+    elif _ENUM.match(reason) and choices:
+        allowed = choices.get(field.rsplit(".", 1)[-1])
+        if allowed:
+            reason = f"{reason}: must be one of {allowed}"
+    return invalid([(field or "body", reason)])
+
+
+def _respond(error: ApiError) -> Response[bytes]:
+    return Response(content=error.body(), status_code=error.status, media_type=JSON)
+
+
+def api_error_handler(_: Request, error: ApiError) -> Response[bytes]:
+    return _respond(error)
+
+
+def http_exception_handler(_: Request, error: HTTPException) -> Response[bytes]:
+    """Litestar's own errors (unknown route, wrong method, body too large, ...) in the same shape."""
+    status = error.status_code
+    if status >= 500:
+        return internal_error_handler(_, error)
+    code = _CODES_BY_STATUS.get(status, f"http_{status}")
+    message = {
+        404: "no such route",
+        405: "method not allowed on this route",
+        413: "the request body is larger than the limit",
+    }.get(status, str(error.detail))
+    response = _respond(ApiError(status, code, message))
+    if error.headers:
+        response.headers.update(error.headers)  # e.g. Allow on a 405
+    return response
+
+
+def internal_error_handler(request: Request, error: Exception) -> Response[bytes]:
+    """Never echo the exception: its message may hold input values. Log type and location only."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = [f"{f.filename}:{f.lineno} in {f.name}" for f in frames[-5:]]
+    logger.error(
+        "unhandled error",
+        extra={"error_type": type(error).__name__, "stack": where, "route": request.scope.get("path_template")},
+    )
+    return _respond(ApiError(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "internal error"))
+
+
+EXCEPTION_HANDLERS = {
+    ApiError: api_error_handler,
+    HTTPException: http_exception_handler,
+    Exception: internal_error_handler,
+}

@@ -1,0 +1,119 @@
+"""Reading a prediction request by hand: content type, query string, and the body under a size limit.
+
+The handlers take the raw bytes and decode them with msgspec themselves, instead of declaring a
+`data` parameter, because Litestar's body path converts loosely (`strict=False`: "45" would become
+45) and answers every decoding problem with the same 400. Reading here keeps 400 (not JSON) apart
+from 422 (JSON of the wrong shape) and costs less than the framework's generic path.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from litestar.types import Receive, Scope, Send
+
+from service.errors import ApiError, invalid
+
+_CONTENT_TYPE = b"content-type"
+_CONTENT_LENGTH = b"content-length"
+_UTF8 = {b"utf-8", b"utf8"}
+JSON_HEADERS = ((b"content-type", b"application/json"),)
+
+
+def check_json_content_type(headers: list[tuple[bytes, bytes]]) -> None:
+    """415 unless the body is declared as JSON (`application/json` or `application/*+json`, UTF-8)."""
+    for name, value in headers:
+        if name == _CONTENT_TYPE:
+            media, _, params = value.partition(b";")
+            media = media.strip().lower()
+            if media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json")):
+                charset = params.strip().lower()
+                if not charset.startswith(b"charset=") or charset[8:].strip(b'" ') in _UTF8:
+                    return
+            break
+    raise ApiError(415, "unsupported_media_type", "send the body as JSON with Content-Type: application/json")
+
+
+def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    for name, value in headers:
+        if name == _CONTENT_LENGTH:
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, "body_too_large", f"the request body is larger than the limit of {limit} bytes")
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The whole body, refusing (413) as soon as it is known to exceed `limit` bytes: from the
+    Content-Length header before reading anything, else while streaming."""
+    length = _content_length(scope["headers"])
+    if length is not None and length > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ApiError(499, "client_closed_request", "the client went away before sending the body")
+        chunk = message.get("body", b"")
+        if chunk:
+            total += len(chunk)
+            if total > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def parse_query(query_string: bytes, allow_threshold: bool) -> float | None:
+    """The `threshold` override (strictly between 0 and 1) if allowed and given; any other parameter
+    is refused rather than ignored, so that a misspelt `treshold` cannot silently do nothing."""
+    if not query_string:
+        return None
+    threshold: float | None = None
+    try:
+        pairs = parse_qsl(query_string.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+    except (UnicodeDecodeError, ValueError):
+        raise invalid([("query", "the query string is not valid")]) from None
+    for key, value in pairs:
+        if key != "threshold" or not allow_threshold:
+            raise invalid([(key[:64] or "query", "unknown query parameter")])
+        if threshold is not None:
+            raise invalid([("threshold", "given more than once")])
+        try:
+            threshold = float(value)
+        except ValueError:
+            threshold = float("nan")
+        if not 0 < threshold < 1:  # also refuses NaN and infinities
+            raise invalid([("threshold", "must be a number strictly between 0 and 1")])
+    return threshold
+
+
+class JsonBody:
+    """A finished JSON answer as a bare ASGI app, which Litestar sends as it is.
+
+    Handlers return it instead of a `litestar.Response` because the body is already encoded bytes:
+    Response would only rebuild the headers (~15 µs a request, a sixth of a single prediction).
+    """
+
+    __slots__ = ("body", "status")
+
+    def __init__(self, body: bytes, status: int = 200) -> None:
+        self.body = body
+        self.status = status
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.status,
+                "headers": [*JSON_HEADERS, (b"content-length", b"%d" % len(self.body))],
+            }
+        )
+        await send({"type": "http.response.body", "body": self.body, "more_body": False})
