@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import joblib
@@ -40,10 +41,10 @@ def build_digits(run: RunConfig, log: Callable[[str], None] = print) -> Path:
     dev, test = stratified_split(y, config.test_size, config.seed)
     log(f"[digits] {len(y)} images from {data.source}: {len(dev)} for training, {len(test)} held out")
 
-    cv = cross_validate_digits(X[dev], y[dev], config, log)
+    final_fit = partial(fit_digits, X[dev], y[dev], config, seed=config.seed, label="digits")
+    cv = cross_validate_digits(X[dev], y[dev], config, log, alongside=final_fit)
+    fitted = cv["alongside"]
     min_confidence = choose_min_confidence(y[dev], cv["oof_probabilities"], config.confident_precision)
-
-    fitted = fit_digits(X[dev], y[dev], config, seed=config.seed, label="digits")
     proba = fitted.predict_proba(X[test])
     predicted = proba.argmax(axis=1)
     baseline = fit_baseline(X[dev], y[dev], config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -72,10 +73,10 @@ def build_heart(run: RunConfig, log: Callable[[str], None] = print) -> Path:
     dev, test = stratified_split(y, config.test_size, config.seed)
     log(f"[heart] {len(y)} patients from {data.source}: {len(dev)} for training, {len(test)} held out")
 
-    cv = cross_validate_heart(X[dev], y[dev], config, log)
+    final_fit = partial(fit_heart, X[dev], y[dev], config, seed=config.seed, label="heart")
+    cv = cross_validate_heart(X[dev], y[dev], config, log, alongside=final_fit)
+    fitted = cv["alongside"]
     threshold = choose_threshold(y[dev], cv["oof_probabilities"], config.false_negative_cost)
-
-    fitted = fit_heart(X[dev], y[dev], config, seed=config.seed, label="heart")
     p_test = fitted.predict_proba(X[test])
     preprocessor, baseline = fit_baseline(X[dev], y[dev], config)
     p_base = baseline.predict_proba(preprocessor.transform(X[test]))[:, 1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -47,14 +48,31 @@ def n_jobs() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
+def _single_threaded(call: Callable[[], Any]) -> Any:
+    import torch
+
+    torch.set_num_threads(1)
+    return call()
+
+
+def run_parallel(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Run independent fits in worker processes, results in the order of `calls`."""
+    return Parallel(n_jobs=n_jobs())(delayed(_single_threaded)(call) for call in calls)
+
+
+def _with_alongside(calls: list[Callable[[], Any]], alongside: Callable[[], Any] | None) -> tuple[Any, list[Any]]:
+    """Run the folds and, first (it is the longest job), the extra call; split their results."""
+    if alongside is None:
+        return None, run_parallel(calls)
+    extra, *results = run_parallel([alongside, *calls])
+    return extra, results
+
+
 def _heart_fold(
     X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, config: HeartConfig, seed: int
 ) -> tuple[dict[str, float], dict[str, float], np.ndarray]:
-    import torch
-
     from training.heart import fit_baseline, fit_heart
 
-    torch.set_num_threads(1)
     fitted = fit_heart(X[train], y[train], config, seed=seed)
     p = fitted.predict_proba(X[test])
     preprocessor, baseline = fit_baseline(X[train], y[train], config)
@@ -63,16 +81,24 @@ def _heart_fold(
 
 
 def cross_validate_heart(
-    X: np.ndarray, y: np.ndarray, config: HeartConfig, log: Callable[[str], None] = print
+    X: np.ndarray,
+    y: np.ndarray,
+    config: HeartConfig,
+    log: Callable[[str], None] = print,
+    alongside: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
     """Repeated stratified k-fold on the training rows for the network and the baseline, plus the
-    out-of-fold probabilities (averaged over repeats) on which the threshold is chosen."""
+    out-of-fold probabilities (averaged over repeats) on which the threshold is chosen.
+
+    `alongside` (the final fit) runs in the same worker pool, so no core idles while the last
+    folds finish; its result is returned as "alongside"."""
     splitter = RepeatedStratifiedKFold(n_splits=config.cv_splits, n_repeats=config.cv_repeats, random_state=config.seed)
     folds = list(splitter.split(X, y))
     log(f"[heart] cross-validating {len(folds)} folds ({config.cv_splits}×{config.cv_repeats}) on {n_jobs()} cores")
-    results = Parallel(n_jobs=n_jobs())(
-        delayed(_heart_fold)(X, y, train, test, config, config.seed + 1000 + k) for k, (train, test) in enumerate(folds)
-    )
+    calls = [
+        partial(_heart_fold, X, y, train, test, config, config.seed + 1000 + k) for k, (train, test) in enumerate(folds)
+    ]
+    extra, results = _with_alongside(calls, alongside)
     oof_sum, oof_count = np.zeros(len(y)), np.zeros(len(y))
     for (_, test), (_, _, p) in zip(folds, results, strict=True):
         oof_sum[test] += p
@@ -85,6 +111,7 @@ def cross_validate_heart(
         },
         "folds": len(folds),
         "oof_probabilities": oof_sum / oof_count,
+        "alongside": extra,
     }
 
 
@@ -108,11 +135,8 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, false_negative_cost: float) -
 def _digits_fold(
     X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, config: DigitsConfig, seed: int
 ) -> tuple[float, float, np.ndarray]:
-    import torch
-
     from training.digits import fit_baseline, fit_digits
 
-    torch.set_num_threads(1)
     fitted = fit_digits(X[train], y[train], config, seed=seed)
     proba = fitted.predict_proba(X[test])
     baseline = fit_baseline(X[train], y[train], config)
@@ -124,15 +148,22 @@ def _digits_fold(
 
 
 def cross_validate_digits(
-    X: np.ndarray, y: np.ndarray, config: DigitsConfig, log: Callable[[str], None] = print
+    X: np.ndarray,
+    y: np.ndarray,
+    config: DigitsConfig,
+    log: Callable[[str], None] = print,
+    alongside: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
+    """Stratified k-fold on the training rows for the CNN ensemble and the SVC baseline; see
+    `cross_validate_heart` for `alongside`."""
     splitter = StratifiedKFold(n_splits=config.cv_splits, shuffle=True, random_state=config.seed)
     folds = list(splitter.split(X, y))
     log(f"[digits] cross-validating {len(folds)} folds on {n_jobs()} cores")
-    results = Parallel(n_jobs=n_jobs())(
-        delayed(_digits_fold)(X, y, train, test, config, config.seed + 1000 + k)
+    calls = [
+        partial(_digits_fold, X, y, train, test, config, config.seed + 1000 + k)
         for k, (train, test) in enumerate(folds)
-    )
+    ]
+    extra, results = _with_alongside(calls, alongside)
     oof = np.zeros((len(y), 10))
     for (_, test), (_, _, proba) in zip(folds, results, strict=True):
         oof[test] = proba
@@ -149,6 +180,7 @@ def cross_validate_digits(
         },
         "folds": len(folds),
         "oof_probabilities": oof,
+        "alongside": extra,
     }
 
 
