@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.scenarios import BUSY_SHARE, ScenarioResult
+from training.bundle import git_commit
 
 PACKAGES = (
     "litestar",
@@ -117,20 +117,7 @@ def _memory_gb() -> float | None:
 
 
 def _git_commit() -> str | None:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True, timeout=10
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return f"{commit}-dirty" if dirty else commit
+    return git_commit(short=True)
 
 
 def machine_facts(wrk_version: str) -> dict[str, Any]:

@@ -51,12 +51,11 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def git_commit(cwd: Path | None = None) -> str | None:
-    """The commit the code was trained from, with '-dirty' if the work tree has changes."""
+def git_commit(cwd: Path | None = None, *, short: bool = False) -> str | None:
+    """The commit the code was built from, with '-dirty' if tracked files have changes."""
+    rev_parse = ["git", "rev-parse", "--short", "HEAD"] if short else ["git", "rev-parse", "HEAD"]
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True, timeout=10
-        ).stdout.strip()
+        commit = subprocess.run(rev_parse, cwd=cwd, capture_output=True, text=True, check=True, timeout=10).stdout
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
             cwd=cwd,
@@ -64,10 +63,10 @@ def git_commit(cwd: Path | None = None) -> str | None:
             text=True,
             check=True,
             timeout=10,
-        ).stdout.strip()
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
-    return f"{commit}-dirty" if dirty else commit
+    return f"{commit.strip()}-dirty" if dirty.strip() else commit.strip()
 
 
 def version_name(created_at: datetime, staging: Path) -> str:

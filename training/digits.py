@@ -12,7 +12,7 @@ from sklearn.svm import SVC
 
 from service.contract import DIGIT_MAX_VALUE
 from training.config import DigitsConfig
-from training.engine import EpochPrinter, History, fit, predict_logits, seed_everything
+from training.engine import History, fit, predict_logits, seed_everything
 from training.models import DigitsCNN, LogitEnsemble, random_shift
 from training.preprocess import stratified_split
 
@@ -34,7 +34,6 @@ def fit_member(
     train_rows, val_rows = stratified_split(y, config.val_size, seed)
     seed_everything(seed)  # the initial weights come from the global generator
     model = DigitsCNN(config.channels, config.hidden, config.dropout)
-    printer = EpochPrinter(label, config.optim.max_epochs) if label else None
     history = fit(
         model,
         (torch.as_tensor(X[train_rows]), torch.as_tensor(y[train_rows])),
@@ -42,10 +41,8 @@ def fit_member(
         config.optim,
         seed=seed,
         augment=partial(random_shift, max_shift=config.max_shift),
-        on_epoch=printer,
+        label=label,
     )
-    if printer:
-        printer.close()
     return model, history
 
 

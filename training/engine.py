@@ -117,10 +117,10 @@ def fit(
     *,
     seed: int,
     augment: Augment | None = None,
-    on_epoch: Callable[[int, History], None] | None = None,
+    label: str | None = None,
 ) -> History:
     """Train `model` in place; stop when validation loss has not improved for `patience` epochs
-    and restore the weights of the best epoch."""
+    and restore the weights of the best epoch. A `label` shows progress on stderr."""
     seed_everything(seed)
     generator = torch.Generator().manual_seed(seed)
     x_train, y_train = train
@@ -132,6 +132,7 @@ def fit(
         optimizer,
         lambda step: _lr_factor(step, steps_per_epoch * config.warmup_epochs, total_steps, config.min_lr_ratio),
     )
+    printer = EpochPrinter(label, config.max_epochs) if label else None
     history = History()
     best_loss, best_state, stale = math.inf, copy.deepcopy(model.state_dict()), 0
     started = time.perf_counter()
@@ -156,8 +157,8 @@ def fit(
         val_loss, val_accuracy = evaluate(model, x_val, y_val)
         history.val_loss.append(val_loss)
         history.val_accuracy.append(val_accuracy)
-        if on_epoch is not None:
-            on_epoch(epoch, history)
+        if printer is not None:
+            printer(epoch, history)
         if val_loss < best_loss - 1e-6:
             best_loss, best_state, stale = val_loss, copy.deepcopy(model.state_dict()), 0
             history.best_epoch = epoch
@@ -165,6 +166,8 @@ def fit(
             stale += 1
             if stale >= config.patience:
                 break
+    if printer is not None:
+        printer.close()
     model.load_state_dict(best_state)
     model.eval()
     history.seconds = time.perf_counter() - started

@@ -11,7 +11,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from service.contract import HEART_FEATURES
 from training.config import HeartConfig
-from training.engine import Augment, EpochPrinter, History, fit, predict_logits, seed_everything
+from training.engine import Augment, History, fit, predict_logits, seed_everything
 from training.models import HeartMLP, LogitEnsemble, TabularEncoder
 from training.preprocess import HeartPreprocessor
 
@@ -59,7 +59,6 @@ def fit_member(
     preprocessor = HeartPreprocessor().fit(X[train_rows])
     seed_everything(seed)  # the initial weights come from the global generator
     model = HeartMLP(TabularEncoder.from_preprocessor(preprocessor), config.hidden, config.dropout)
-    printer = EpochPrinter(label, config.optim.max_epochs) if label else None
     history = fit(
         model,
         (torch.as_tensor(X[train_rows]), torch.as_tensor(y[train_rows])),
@@ -67,10 +66,8 @@ def fit_member(
         config.optim,
         seed=seed,
         augment=mask_missing(config.missing_rate),
-        on_epoch=printer,
+        label=label,
     )
-    if printer:
-        printer.close()
     return model, preprocessor, history
 
 
