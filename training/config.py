@@ -26,7 +26,7 @@ class HeartConfig:
     test_size: float = 0.2
     # Members of the cross-fitted ensemble; each validates (early stopping) on a 1/ensemble part.
     ensemble: int = 5
-    hidden: tuple[int, ...] = (16,)
+    hidden: tuple[int, ...] = (8,)
     dropout: float = 0.2
     # Training-time masking: each nullable feature is set to missing with this probability, so the
     # network learns what to do when a hospital's record lacks it.
