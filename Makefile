@@ -20,10 +20,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[train,serve,dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
-# wrk (Debian) is the load generator `make bench` and its tests drive.
-tools:
+# wrk (Debian) is the load generator `make bench` and its tests drive; promtool (Debian `prometheus`) and
+# kustomize (PyPI `pykustomize`) check deploy/ in tests/deploy.
+tools: setup
 	@command -v wrk >/dev/null 2>&1 || { echo "installing wrk (Debian package)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk >/dev/null; }
+	@command -v promtool >/dev/null 2>&1 || { echo "installing promtool (Debian package prometheus)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq prometheus >/dev/null; }
+	@# kustomize itself (its Go library in a PyPI wheel, pure-Python cffi bindings declared for 3.14 only; they run on 3.11)
+	@$(PY) -c 'import pykustomize' 2>/dev/null || $(PY) -m pip install --quiet --ignore-requires-python 'pykustomize==0.1.4'
 
 train: setup
 	$(PY) -m training --artifacts-dir $(ARTIFACTS)

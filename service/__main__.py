@@ -19,8 +19,11 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -51,13 +54,34 @@ def check(settings: Settings) -> int:
 
 
 def preflight() -> int:
-    return subprocess.run([sys.executable, "-m", "service", "--check"], check=False).returncode
+    # Without the metrics directory: the checking process's gauges (model_info = 1) would outlive it.
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    return subprocess.run([sys.executable, "-m", "service", "--check"], check=False, env=env).returncode
+
+
+def prepare_metrics_dir(directory: Path | None) -> Path:
+    """Create and empty prometheus_client's multiprocess directory, and point the library at it.
+
+    Runs before anything in this process imports prometheus_client (it picks its storage on first
+    import) and before workers start (they inherit the variable). Emptied, or a restart would resume
+    the counters of the previous run from their files. Always multiprocess, also with one worker, so
+    that one code path serves every deployment.
+    """
+    path = directory or Path(tempfile.gettempdir()) / f"modelserve-metrics-{os.getpid()}"
+    if path.is_dir() and not path.is_symlink():
+        for entry in path.glob("*.db"):
+            entry.unlink()
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    return path
 
 
 def serve_uvicorn(settings: Settings) -> int:
+    from uvicorn.supervisors import Multiprocess
+
     if settings.workers > 1 and (status := preflight()) != 0:
         return status
-    uvicorn.run(
+    config = uvicorn.Config(
         APP_FACTORY,
         factory=True,
         host=settings.host,
@@ -70,8 +94,20 @@ def serve_uvicorn(settings: Settings) -> int:
         log_config=None,  # keep service.logs' JSON handler (each worker sets it up in app_from_env)
         server_header=False,
         proxy_headers=False,
+        timeout_graceful_shutdown=settings.drain_seconds,
     )
-    return 0
+    if settings.workers > 1:
+        # Each worker drains as uvicorn does (stop accepting, finish in-flight, bounded by the drain).
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return 0
+    # Imported only here: it imports the metrics, and a supervisor must not own metric files (its
+    # never-set readiness gauge would read 0 for ever).
+    from service.shutdown import DrainingServer
+
+    config.load_app()
+    server = DrainingServer(config)
+    server.run()
+    return 0 if server.started else 3  # 3: a model could not be served (uvicorn's start-up failure)
 
 
 def granian_logging() -> dict[str, Any]:
@@ -126,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         logger.warning("ignoring unknown SERVICE_* variables", extra={"names": unknown})
     if args.check:
         return check(settings)
-    logger.info("starting", extra={"settings": settings.describe()})
+    metrics_dir = prepare_metrics_dir(settings.metrics_dir)
+    logger.info("starting", extra={"settings": settings.describe(), "metrics_dir": str(metrics_dir)})
     return serve_granian(settings) if settings.server == "granian" else serve_uvicorn(settings)
 
 

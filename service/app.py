@@ -19,6 +19,7 @@ else a new one), echoed in the response's `X-Request-ID` header and written to t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -29,12 +30,18 @@ from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Tag
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.types import Message, Receive, Send
 
+from service import shutdown
 from service.artifact import ArtifactError
+from service.contract import MODEL_NAMES
 from service.errors import EXCEPTION_HANDLERS
 from service.logs import REQUEST_ID_HEADER, AccessLog, configure_logging, request_id_from
+from service.metrics import HTTP_LATENCY_BUCKETS, set_ready
 from service.registry import ServiceState, load_registry
+from service.reload import poll_current
+from service.routes.admin import admin_routes
 from service.routes.health import HEALTH_PATHS, health_routes
 from service.routes.models import models_routes
 from service.routes.predict import predict_routes
@@ -87,12 +94,18 @@ def _lifespan(state: ServiceState) -> Any:
             )
             raise
         state.ready = True
+        set_ready(MODEL_NAMES, True)
         versions = {name: p.version for name, p in state.registry.predictors.items()}
         logger.info("ready", extra={"models": versions, "seconds": round(time.perf_counter() - started, 3)})
+        interval = state.settings.reload_interval
+        poller = asyncio.create_task(poll_current(state, interval)) if interval > 0 else None
         try:
             yield
         finally:
             state.ready = False
+            set_ready(MODEL_NAMES, False)
+            if poller is not None:
+                poller.cancel()
 
     return lifespan
 
@@ -101,8 +114,22 @@ def create_app(settings: Settings | None = None) -> Litestar:
     """The service for `settings` (default: from the environment). Models load when the app starts."""
     settings = settings or Settings.from_env()
     state = ServiceState(settings=settings)
+    prometheus = PrometheusConfig(
+        app_name="modelserve",
+        group_path=True,  # label by route template, not by raw path (bounded label values)
+        exclude=["/metrics"],
+        buckets=list(HTTP_LATENCY_BUCKETS),  # from 0.1 ms: a single prediction takes well under 1 ms
+    )
+    shutdown.watch(state)
     app = ServiceApp(
-        route_handlers=[*predict_routes(state), *models_routes(state), *health_routes(state)],
+        route_handlers=[
+            *predict_routes(state),
+            *models_routes(state),
+            *health_routes(state),
+            *admin_routes(state),
+            PrometheusController,
+        ],
+        middleware=[prometheus.middleware],
         lifespan=[_lifespan(state)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=settings.max_body_bytes,

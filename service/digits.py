@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import msgspec
@@ -21,6 +22,7 @@ from service.contract import (
 )
 from service.errors import from_decode_error, invalid, join_path
 from service.image import BlankImageError, image_to_pixels
+from service.metrics import ModelMetrics, inc_counts, observe_many
 from service.runtime import ModelMismatchError, OnnxModel
 from service.schemas import (
     DigitBatchPrediction,
@@ -77,13 +79,23 @@ class DigitPredictor:
             )
         except ModelMismatchError as error:
             raise ArtifactError(self.name, self.version, ONNX_FILE, str(error)) from None
-        self.batcher = MicroBatcher(self.model.predict)
+        self.batcher = MicroBatcher(self._run)
         self._decode_one = msgspec.json.Decoder(DigitInput).decode
         self._decode_many = msgspec.json.Decoder(batch_type(DigitInput, max_batch)).decode
         self._encode = msgspec.json.Encoder().encode
+        # Set by the registry once the self-check passed, so that its reference rows are not counted.
+        self.metrics: ModelMetrics | None = None
+
+    def _run(self, matrix: np.ndarray) -> np.ndarray:
+        started = time.perf_counter()
+        probabilities = self.model.predict(matrix)
+        if (metrics := self.metrics) is not None:
+            metrics.observe_call(len(probabilities), time.perf_counter() - started)
+            observe_many(metrics.probability, probabilities.max(axis=1))
+        return probabilities
 
     def _probabilities(self, rows: list[Any]) -> np.ndarray:
-        return self.model.predict(np.array(rows, dtype=np.float32))
+        return self._run(np.array(rows, dtype=np.float32))
 
     async def predict_one(self, body: bytes, threshold: float | None = None) -> bytes:
         """One digit's JSON → the prediction's JSON (raises ApiError for bad input)."""
@@ -94,6 +106,8 @@ class DigitPredictor:
         probabilities = await self.batcher.predict(_row(item, ""))
         digit = int(probabilities.argmax())
         probability = float(probabilities[digit])
+        if (metrics := self.metrics) is not None:
+            metrics.labels[digit].inc()
         return self._encode(
             DigitPrediction(
                 digit=digit,
@@ -115,6 +129,8 @@ class DigitPredictor:
         probabilities = self._probabilities(rows)
         digits = probabilities.argmax(axis=1)
         best = probabilities[np.arange(len(rows)), digits]
+        if (metrics := self.metrics) is not None:
+            inc_counts(metrics.labels, np.bincount(digits, minlength=CLASSES))
         predictions = list(
             map(
                 DigitBatchRow,

@@ -63,6 +63,28 @@ class ApiError(Exception):
         return ErrorBody(error=ErrorDetail(code=self.code, message=clean(self.message), fields=fields))
 
 
+_REASON_BY_STATUS = {400: "malformed_json", 413: "too_large", 415: "content_type", 499: "client_closed"}
+_REASON_PATTERNS = (  # first match wins: the class of a 422 from the first offending field's reason
+    ("unknown query parameter", "query"),
+    ("strictly between 0 and 1", "query"),
+    ("unknown field", "unknown_field"),
+    ("required field is missing", "missing_required"),
+    ("no ink found", "blank_image"),
+    ("Invalid enum value", "category"),
+    ("length", "size"),
+    ("<", "range"),
+    (">", "range"),
+)
+
+
+def reason_class(error: ApiError) -> str:
+    """A small, fixed set of values for the validation-failure metric's `reason` label."""
+    if error.status != 422:
+        return _REASON_BY_STATUS.get(error.status, "other")
+    reason = error.fields[0][1] if error.fields else error.message
+    return next((name for pattern, name in _REASON_PATTERNS if pattern in reason), "schema")
+
+
 def invalid(fields: list[tuple[str, str]]) -> ApiError:
     """A 422 naming each offending field."""
     count = len(fields)

@@ -12,6 +12,7 @@ converting 13k Python numbers one by one (flattening first or `np.fromiter` were
 
 from __future__ import annotations
 
+import time
 from operator import attrgetter
 from typing import Any
 
@@ -29,6 +30,7 @@ from service.contract import (
     ONNX_FILE,
 )
 from service.errors import from_decode_error
+from service.metrics import ModelMetrics, inc_counts, observe_many
 from service.runtime import ModelMismatchError, OnnxModel
 from service.schemas import (
     HEART_CHOICES,
@@ -118,9 +120,16 @@ class HeartPredictor:
         self._decode_one = msgspec.json.Decoder(HeartPatient).decode
         self._decode_many = msgspec.json.Decoder(batch_type(HeartPatient, max_batch)).decode
         self._encode = msgspec.json.Encoder().encode
+        # Set by the registry once the self-check passed, so that its reference rows are not counted.
+        self.metrics: ModelMetrics | None = None
 
     def _probabilities(self, matrix: np.ndarray) -> np.ndarray:
-        return self.model.predict(matrix).reshape(-1)
+        started = time.perf_counter()
+        probabilities = self.model.predict(matrix).reshape(-1)
+        if (metrics := self.metrics) is not None:
+            metrics.observe_call(len(probabilities), time.perf_counter() - started)
+            observe_many(metrics.probability, probabilities)
+        return probabilities
 
     async def predict_one(self, body: bytes, threshold: float | None = None) -> bytes:
         """One patient's JSON → the prediction's JSON (raises ApiError for bad input)."""
@@ -132,6 +141,11 @@ class HeartPredictor:
         probability = float(await self.batcher.predict(row))
         threshold = self.threshold if threshold is None else threshold
         prediction = int(probability >= threshold)
+        if (metrics := self.metrics) is not None:
+            metrics.labels[prediction].inc()
+            for column, value in enumerate(row):
+                if value is None:
+                    metrics.missing[column].inc()
         return self._encode(
             HeartPrediction(
                 probability=probability,
@@ -152,7 +166,11 @@ class HeartPredictor:
         matrix = to_matrix(patients)
         probabilities = self._probabilities(matrix)
         threshold = self.threshold if threshold is None else threshold
-        predictions = (probabilities >= threshold).astype(np.int64).tolist()
+        decided = (probabilities >= threshold).astype(np.int64)
+        if (metrics := self.metrics) is not None:
+            inc_counts(metrics.labels, np.bincount(decided, minlength=len(HEART_LABELS)))
+            inc_counts(metrics.missing, np.isnan(matrix).sum(axis=0))
+        predictions = decided.tolist()
         rows = list(
             map(
                 HeartBatchRow,

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -22,7 +22,9 @@ from service.artifact import Artifact, ArtifactError, load_artifact
 from service.contract import MODEL_NAMES, ONNX_FILE, REFERENCE_FILE
 from service.digits import DigitPredictor
 from service.errors import ApiError
+from service.heart import NAMES as HEART_NAMES
 from service.heart import HeartPredictor
+from service.metrics import ModelMetrics
 from service.schemas import ModelInfo, ModelList
 from service.settings import Settings
 
@@ -34,6 +36,7 @@ class Predictor(Protocol):
     name: str
     version: str
     threshold: float
+    metrics: ModelMetrics | None
 
     async def predict_one(self, body: bytes, threshold: float | None = None) -> bytes: ...
 
@@ -44,15 +47,29 @@ class Predictor(Protocol):
 
 
 PREDICTORS: dict[str, Any] = {"heart": HeartPredictor, "digits": DigitPredictor}
+# Fields whose absence is counted (modelserve_missing_fields_total): heart only.
+NAMES_BY_MODEL: dict[str, tuple[str, ...]] = {"heart": HEART_NAMES, "digits": ()}
 
 
 @dataclass(frozen=True)
 class Registry:
-    """The loaded models and their descriptions, encoded once (they never change while serving)."""
+    """The loaded models and their descriptions, encoded once. Never changed: a reload builds a new
+    Registry and swaps the reference (one assignment, atomic for the requests of this event loop)."""
 
     predictors: dict[str, Predictor]
+    models: dict[str, ModelInfo]
     infos: dict[str, bytes]
     listing: bytes
+
+    @classmethod
+    def of(cls, predictors: dict[str, Predictor], models: dict[str, ModelInfo]) -> Registry:
+        encode = msgspec.json.encode
+        return cls(
+            predictors=predictors,
+            models=models,
+            infos={name: encode(info) for name, info in models.items()},
+            listing=encode(ModelList(models=list(models.values()))),
+        )
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[tuple[int, list[Any]]]:
@@ -140,12 +157,23 @@ def describe(artifact: Artifact, predictor: Predictor, loaded_at: str) -> ModelI
     )
 
 
-async def load_one(settings: Settings, name: str) -> tuple[Predictor, ModelInfo]:
-    """Verify, load and self-check one model (raises ArtifactError)."""
-    started = time.perf_counter()
+def _build(settings: Settings, name: str) -> tuple[Artifact, Predictor]:
     artifact = load_artifact(settings.artifacts_dir, name, settings.pinned_version(name))
-    predictor: Predictor = PREDICTORS[name](artifact, settings.max_batch)
+    return artifact, PREDICTORS[name](artifact, settings.max_batch)
+
+
+async def load_one(settings: Settings, name: str) -> tuple[Predictor, ModelInfo]:
+    """Verify, load and self-check one model (raises ArtifactError); its metrics start counting after.
+
+    Hashing the files and building the ONNX session run in a thread, so that a reload does not stall
+    the requests being served meanwhile; the self-check needs the event loop (the micro-batcher).
+    """
+    started = time.perf_counter()
+    artifact, predictor = await asyncio.to_thread(_build, settings, name)
     worst = await self_check(predictor, artifact, settings.max_batch)
+    sha256 = artifact.manifest["files"][ONNX_FILE]["sha256"]
+    predictor.metrics = ModelMetrics(name, artifact.version, sha256, artifact.manifest["labels"], NAMES_BY_MODEL[name])
+    predictor.metrics.publish(artifact.manifest.get("monitoring"))
     loaded_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     logger.info(
         "model loaded",
@@ -162,16 +190,11 @@ async def load_one(settings: Settings, name: str) -> tuple[Predictor, ModelInfo]
 
 async def load_registry(settings: Settings) -> Registry:
     """Every model in the contract, or an ArtifactError for the first that cannot be served."""
-    encode = msgspec.json.encode
     predictors: dict[str, Predictor] = {}
     infos: dict[str, ModelInfo] = {}
     for name in MODEL_NAMES:
         predictors[name], infos[name] = await load_one(settings, name)
-    return Registry(
-        predictors=predictors,
-        infos={name: encode(info) for name, info in infos.items()},
-        listing=encode(ModelList(models=list(infos.values()))),
-    )
+    return Registry.of(predictors, infos)
 
 
 @dataclass
@@ -181,6 +204,9 @@ class ServiceState:
     settings: Settings
     registry: Registry | None = None
     ready: bool = False
+    reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # CURRENT contents whose reload failed, so that the poller retries only when CURRENT changes.
+    failed_targets: dict[str, str] = field(default_factory=dict)
 
     def predictor(self, name: str) -> Predictor:
         """The loaded predictor; 503 if called before the lifespan loaded the models (servers do not

@@ -39,7 +39,16 @@ class Settings(BaseModel):
     heart_version: str | None = Field(None, description="serve this heart version instead of CURRENT")
     digits_version: str | None = Field(None, description="serve this digits version instead of CURRENT")
     admin_token: SecretStr | None = Field(
-        None, min_length=16, description="bearer token for admin routes (none in this service yet)"
+        None, min_length=16, description="bearer token for POST /admin/reload (unset: the route is absent)"
+    )
+    metrics_dir: Path | None = Field(
+        None, description="prometheus_client multiprocess directory, emptied at start (default: a temp dir)"
+    )
+    reload_interval: float = Field(
+        5.0, ge=0, le=3600, description="seconds between checks of each model's CURRENT file (0: never)"
+    )
+    drain_seconds: float = Field(
+        20.0, ge=0, le=3600, description="after SIGTERM, longest wait for in-flight requests before exiting"
     )
     max_batch: int = Field(1000, ge=1, le=100_000, description="most instances in one batch request")
     # 4 MiB: a 1000-row heart batch is ~150 kB and a 512×512 image in JSON ~1 MB; a body over the

@@ -16,6 +16,8 @@ from litestar import post
 from litestar.handlers import HTTPRouteHandler
 from litestar.types import Receive, Scope, Send
 
+from service.errors import ApiError, reason_class
+from service.metrics import VALIDATION_FAILURES
 from service.registry import ServiceState
 from service.routes.body import JSON_HEADERS, check_json_content_type, parse_query, read_body
 from service.routes.docs import (
@@ -45,13 +47,24 @@ from service.schemas import (
 class PredictEndpoint:
     """Content type and query checked, body read under the limit, prediction sent as JSON."""
 
-    __slots__ = ("allow_threshold", "batch", "limit", "model", "state")
+    __slots__ = ("allow_threshold", "batch", "failures", "limit", "model", "state")
 
     def __init__(self, state: ServiceState, model: str, *, batch: bool, allow_threshold: bool) -> None:
         self.state, self.model, self.batch, self.allow_threshold = state, model, batch, allow_threshold
         self.limit = state.settings.max_body_bytes
+        self.failures = _FailureCounters(model)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            answer = await self._answer(scope, receive)
+        except ApiError as error:
+            if error.status != 503:  # 503: not ready, not the client's fault
+                self.failures[reason_class(error)].inc()
+            raise
+        await send({"type": "http.response.start", "status": 200, "headers": [*JSON_HEADERS, _length(answer)]})
+        await send({"type": "http.response.body", "body": answer, "more_body": False})
+
+    async def _answer(self, scope: Scope, receive: Receive) -> bytes:
         check_json_content_type(scope["headers"])
         threshold = parse_query(scope["query_string"], self.allow_threshold)
         body = await read_body(scope, receive, self.limit)
@@ -60,8 +73,19 @@ class PredictEndpoint:
             answer = predictor.predict_batch(body, threshold)
         else:
             answer = await predictor.predict_one(body, threshold)
-        await send({"type": "http.response.start", "status": 200, "headers": [*JSON_HEADERS, _length(answer)]})
-        await send({"type": "http.response.body", "body": answer, "more_body": False})
+        return answer
+
+
+class _FailureCounters(dict[str, Any]):
+    """reason class → this model's labelled counter child, looked up on first use."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__()
+        self.model = model
+
+    def __missing__(self, reason: str) -> Any:
+        child = self[reason] = VALIDATION_FAILURES.labels(self.model, reason)
+        return child
 
 
 def _length(body: bytes) -> tuple[bytes, bytes]:

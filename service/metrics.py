@@ -1,0 +1,140 @@
+"""Model metrics for Prometheus, correct with several workers.
+
+`python -m service` sets PROMETHEUS_MULTIPROC_DIR (created and emptied, see service.__main__) before
+anything imports prometheus_client: the library picks its storage (in-memory, or one mmap file per
+process) when first imported, and workers inherit the variable. With it set, `GET /metrics` (Litestar's
+PrometheusController) sums every worker's files, so one scrape holds every worker's counts.
+
+Hot-path cost: children are looked up once per model version (`ModelMetrics`), and the per-row
+observations of a batch are folded with numpy into one increment per bucket or label
+(`observe_many`, `inc_counts`), so a 1000-row batch costs about as much as a single row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from prometheus_client import Counter, Gauge, Histogram
+
+# Not `le`: promtool check metrics refuses an `le` label on anything but a histogram. A rule joins
+# it with the live histogram through label_replace(..., "le", "$1", "bound", "(.*)").
+REFERENCE_BOUND_LABEL = "bound"
+PROBABILITY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+HTTP_LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+INFERENCE_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000, 2000)
+
+PREDICTIONS = Counter(
+    "modelserve_predictions", "Predictions answered, by predicted label", ["model", "version", "label"]
+)
+PROBABILITY = Histogram(
+    "modelserve_predicted_probability",
+    "Predicted probability per answered row (heart: P(disease); digits: the top class's probability)",
+    ["model", "version"],
+    buckets=PROBABILITY_BUCKETS,
+)
+REFERENCE_RATIO = Gauge(
+    "modelserve_reference_probability_ratio",
+    "Cumulative share of the test split's predicted probabilities at or below bound (from the manifest)",
+    ["model", "version", REFERENCE_BOUND_LABEL],
+    multiprocess_mode="livemax",
+)
+INFERENCE = Histogram(
+    "modelserve_inference_seconds",
+    "Time of one onnxruntime call alone, seconds",
+    ["model", "version"],
+    buckets=INFERENCE_BUCKETS,
+)
+BATCH_ROWS = Histogram(
+    "modelserve_batch_rows",
+    "Rows per onnxruntime call (micro-batched single requests or one batch request)",
+    ["model", "version"],
+    buckets=BATCH_BUCKETS,
+)
+VALIDATION_FAILURES = Counter(
+    "modelserve_validation_failures", "Prediction requests refused, by reason class", ["model", "reason"]
+)
+MISSING_FIELDS = Counter(
+    "modelserve_missing_fields", "Heart rows answered with this field missing", ["model", "version", "field"]
+)
+MODEL_INFO = Gauge(
+    "modelserve_model_info",
+    "1 for the version a live worker serves (0 once replaced)",
+    ["model", "version", "sha256"],
+    multiprocess_mode="livemax",
+)
+RELOADS = Counter("modelserve_reloads", "Model reload attempts, by result", ["model", "result"])
+MODEL_READY = Gauge(
+    "modelserve_model_ready",
+    "1 if every live worker serves a checked version of the model",
+    ["model"],
+    multiprocess_mode="livemin",
+)
+READY = Gauge("modelserve_ready", "1 if every live worker is ready", multiprocess_mode="livemin")
+
+
+def observe_many(histogram: Any, values: Any) -> None:
+    """Observe every value of a numpy array with one increment per bucket instead of one per value.
+
+    Uses the child's bucket and sum values (prometheus_client stores per-bucket, non-cumulative
+    counts and makes them cumulative at exposition), which `Histogram.observe` itself updates.
+    """
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    if values.size == 0:
+        return
+    bounds = np.asarray(histogram._upper_bounds, dtype=np.float64)
+    counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
+    for bucket, count in zip(histogram._buckets, counts.tolist(), strict=False):
+        if count:
+            bucket.inc(count)
+    histogram._sum.inc(float(values.sum()))
+
+
+def inc_counts(children: Sequence[Any], counts: Any) -> None:
+    """Add counts[i] to children[i] (label or field counts folded with numpy)."""
+    for child, count in zip(children, counts.tolist(), strict=True):
+        if count:
+            child.inc(count)
+
+
+class ModelMetrics:
+    """The labelled children for one model version, looked up once."""
+
+    def __init__(self, model: str, version: str, sha256: str, labels: Sequence[str], fields: Sequence[str] = ()):
+        self.model, self.version, self.sha256 = model, version, sha256
+        self.labels = [PREDICTIONS.labels(model, version, label) for label in labels]
+        self.probability = PROBABILITY.labels(model, version)
+        self.inference = INFERENCE.labels(model, version)
+        self.batch_rows = BATCH_ROWS.labels(model, version)
+        self.missing = [MISSING_FIELDS.labels(model, version, field) for field in fields]
+
+    def observe_call(self, rows: int, seconds: float) -> None:
+        self.inference.observe(seconds)
+        self.batch_rows.observe(rows)
+
+    def publish(self, monitoring: dict[str, Any] | None) -> None:
+        """This version is served: info 1, and the training distribution for drift comparisons."""
+        MODEL_INFO.labels(self.model, self.version, self.sha256).set(1)
+        histogram = (monitoring or {}).get("test_probability_histogram") or {}
+        total = histogram.get("count") or 0
+        for le, cumulative in zip(histogram.get("le", []), histogram.get("cumulative_counts", []), strict=False):
+            if total:
+                REFERENCE_RATIO.labels(self.model, self.version, format_le(le)).set(cumulative / total)
+
+    def retire(self) -> None:
+        """This version was replaced in this worker."""
+        MODEL_INFO.labels(self.model, self.version, self.sha256).set(0)
+
+
+def format_le(bound: float) -> str:
+    """`le` as prometheus_client writes histogram buckets (0.1, 1.0), so a rule can join the two."""
+    return repr(float(bound))
+
+
+def set_ready(models: Sequence[str], ready: bool) -> None:
+    value = 1 if ready else 0
+    READY.set(value)
+    for model in models:
+        MODEL_READY.labels(model).set(value)

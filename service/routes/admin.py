@@ -1,0 +1,51 @@
+"""POST /admin/reload: only registered when SERVICE_ADMIN_TOKEN is set (else the route is a 404).
+
+The token is compared with `hmac.compare_digest` (time independent of where the strings differ).
+200 with each model's outcome when nothing failed; 409 in the one error shape when a model's new
+version was refused (the old version keeps serving), naming model, version, file and reason.
+This reloads the worker that received the request; the others follow through their CURRENT poll.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+import msgspec
+from litestar import Request, Response, post
+from litestar.handlers import HTTPRouteHandler
+
+from service.errors import JSON, ApiError
+from service.registry import ServiceState
+from service.reload import reload_models
+
+
+def _authorised(request: Request, token: bytes) -> bool:
+    header = request.headers.get("authorization", "")
+    scheme, _, given = header.partition(" ")
+    # compare_digest on every path, even a wrong scheme, so that the timing says nothing either
+    same = hmac.compare_digest(given.strip().encode("utf-8", "replace"), token)
+    return same and scheme.lower() == "bearer"
+
+
+def admin_routes(state: ServiceState) -> list[HTTPRouteHandler]:
+    if state.settings.admin_token is None:
+        return []
+    token = state.settings.admin_token.get_secret_value().encode("utf-8")
+
+    @post("/admin/reload", status_code=200, include_in_schema=False)
+    async def reload(request: Request) -> Response[bytes]:
+        if not _authorised(request, token):
+            error = ApiError(401, "unauthorized", "send Authorization: Bearer <SERVICE_ADMIN_TOKEN>")
+            return Response(error.body(), status_code=401, media_type=JSON, headers={"WWW-Authenticate": "Bearer"})
+        outcomes = await reload_models(state)
+        failed = [o for o in outcomes if o.result == "failed"]
+        if failed:
+            fields = [
+                (o.model, f"version {o.version}, file {o.file}: {o.reason}; still serving {o.previous}") for o in failed
+            ]
+            raise ApiError(
+                409, "reload_failed", f"{len(failed)} model(s) refused; the old versions keep serving", fields
+            )
+        return Response(msgspec.json.encode({"models": outcomes}), media_type=JSON)
+
+    return [reload]
