@@ -25,7 +25,8 @@ class HeartConfig:
     seed: int = 0
     test_size: float = 0.2
     # Members of the cross-fitted ensemble; each validates (early stopping) on a 1/ensemble part.
-    ensemble: int = 5
+    # Three matched five on every CV metric here and cost 40 % less time.
+    ensemble: int = 3
     hidden: tuple[int, ...] = (8,)
     dropout: float = 0.2
     # Training-time masking: each nullable feature is set to missing with this probability, so the
@@ -33,7 +34,7 @@ class HeartConfig:
     missing_rate: float = 0.1
     optim: OptimConfig = field(
         default_factory=lambda: OptimConfig(
-            lr=2e-3, weight_decay=0.1, batch_size=64, max_epochs=250, warmup_epochs=5, patience=30
+            lr=4e-3, weight_decay=0.1, batch_size=64, max_epochs=250, warmup_epochs=5, patience=30
         )
     )
     cv_splits: int = 5
