@@ -37,6 +37,7 @@ from service import shutdown
 from service.artifact import ArtifactError
 from service.contract import MODEL_NAMES
 from service.errors import EXCEPTION_HANDLERS
+from service.http_metrics import CachedPrometheusMiddleware
 from service.logs import REQUEST_ID_HEADER, AccessLog, configure_logging, request_id_from
 from service.metrics import HTTP_LATENCY_BUCKETS, set_ready
 from service.registry import ServiceState, load_registry
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         group_path=True,  # label by route template, not by raw path (bounded label values)
         exclude=["/metrics"],
         buckets=list(HTTP_LATENCY_BUCKETS),  # from 0.1 ms: a single prediction takes well under 1 ms
+        middleware_class=CachedPrometheusMiddleware,
     )
     shutdown.watch(state)
     app = ServiceApp(
