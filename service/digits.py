@@ -18,12 +18,11 @@ from service.contract import (
     DIGITS_ONNX_INPUT,
     DIGITS_ONNX_OUTPUT,
     MANIFEST_FILE,
-    ONNX_FILE,
 )
 from service.errors import from_decode_error, invalid, join_path
 from service.image import BlankImageError, image_to_pixels
 from service.metrics import ModelMetrics, inc_counts, observe_many
-from service.runtime import ModelMismatchError, OnnxModel
+from service.runtime import open_artifact_model
 from service.schemas import (
     DigitBatchPrediction,
     DigitBatchRow,
@@ -69,16 +68,13 @@ class DigitPredictor:
         self.version = artifact.version
         _check_manifest(artifact)
         self.threshold = float(artifact.manifest["threshold"]["value"])
-        try:
-            self.model = OnnxModel(
-                artifact.onnx_bytes,
-                input_name=DIGITS_ONNX_INPUT,
-                input_width=DIGIT_PIXELS,
-                output_name=DIGITS_ONNX_OUTPUT,
-                output_shape=[-1, CLASSES],
-            )
-        except ModelMismatchError as error:
-            raise ArtifactError(self.name, self.version, ONNX_FILE, str(error)) from None
+        self.model = open_artifact_model(
+            artifact,
+            input_name=DIGITS_ONNX_INPUT,
+            input_width=DIGIT_PIXELS,
+            output_name=DIGITS_ONNX_OUTPUT,
+            output_shape=[-1, CLASSES],
+        )
         self.batcher = MicroBatcher(self._run)
         self._decode_one = msgspec.json.Decoder(DigitInput).decode
         self._decode_many = msgspec.json.Decoder(batch_type(DigitInput, max_batch)).decode

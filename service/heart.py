@@ -27,11 +27,10 @@ from service.contract import (
     HEART_ONNX_INPUT,
     HEART_ONNX_OUTPUT,
     MANIFEST_FILE,
-    ONNX_FILE,
 )
 from service.errors import from_decode_error
 from service.metrics import ModelMetrics, inc_counts, observe_many
-from service.runtime import ModelMismatchError, OnnxModel
+from service.runtime import open_artifact_model
 from service.schemas import (
     HEART_CHOICES,
     HeartBatchPrediction,
@@ -106,16 +105,9 @@ class HeartPredictor:
         self.version = artifact.version
         _check_manifest(artifact)
         self.threshold = float(artifact.manifest["threshold"]["value"])
-        try:
-            self.model = OnnxModel(
-                artifact.onnx_bytes,
-                input_name=HEART_ONNX_INPUT,
-                input_width=WIDTH,
-                output_name=HEART_ONNX_OUTPUT,
-                output_shape=[-1],
-            )
-        except ModelMismatchError as error:
-            raise ArtifactError(self.name, self.version, ONNX_FILE, str(error)) from None
+        self.model = open_artifact_model(
+            artifact, input_name=HEART_ONNX_INPUT, input_width=WIDTH, output_name=HEART_ONNX_OUTPUT, output_shape=[-1]
+        )
         self.batcher = MicroBatcher(self._probabilities)
         self._decode_one = msgspec.json.Decoder(HeartPatient).decode
         self._decode_many = msgspec.json.Decoder(batch_type(HeartPatient, max_batch)).decode

@@ -11,6 +11,9 @@ from collections.abc import Sequence
 import numpy as np
 import onnxruntime as ort
 
+from service.artifact import Artifact, ArtifactError
+from service.contract import ONNX_FILE
+
 FLOAT_TENSOR = "tensor(float)"
 
 
@@ -73,3 +76,20 @@ class OnnxModel:
     def predict(self, matrix: np.ndarray) -> np.ndarray:
         """Run the graph on a (rows, width) float32 matrix; one call for the whole batch."""
         return self.session.run(self._outputs, {self.input_name: matrix})[0]
+
+
+def open_artifact_model(
+    artifact: Artifact, *, input_name: str, input_width: int, output_name: str, output_shape: Sequence[int]
+) -> OnnxModel:
+    """The artifact's ONNX model, checked against the tensors the service feeds and reads; a
+    mismatch refuses the version with an ArtifactError naming model.onnx."""
+    try:
+        return OnnxModel(
+            artifact.onnx_bytes,
+            input_name=input_name,
+            input_width=input_width,
+            output_name=output_name,
+            output_shape=output_shape,
+        )
+    except ModelMismatchError as error:
+        raise ArtifactError(artifact.name, artifact.version, ONNX_FILE, str(error)) from None
