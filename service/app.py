@@ -13,8 +13,10 @@ before starting any. Why, for Kubernetes:
 Consequently /health/ready is 200 as soon as the server accepts connections; it turns 503 again
 while the app shuts down.
 
-Every request except the health probes gets a request id (the caller's `X-Request-ID` if it is plain,
-else a new one), echoed in the response's `X-Request-ID` header and written to the access log.
+Every request except the health probes and `/metrics` gets a request id (the caller's `X-Request-ID`
+if it is plain, else a new one), echoed in the response's `X-Request-ID` header and written to the
+access log. Every request except `/metrics` is counted and timed in Litestar's HTTP metrics
+(service.http_metrics says why that happens here and not in route middleware).
 """
 
 from __future__ import annotations
@@ -32,12 +34,13 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Tag
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.types import Message, Receive, Send
+from litestar.utils.path import normalize_path
 
 from service import shutdown
 from service.artifact import ArtifactError
 from service.contract import MODEL_NAMES
 from service.errors import EXCEPTION_HANDLERS
-from service.http_metrics import CachedPrometheusMiddleware
+from service.http_metrics import UNMATCHED, HttpMetrics
 from service.logs import REQUEST_ID_HEADER, AccessLog, configure_logging, request_id_from
 from service.metrics import HTTP_LATENCY_BUCKETS, set_ready
 from service.registry import ServiceState, load_registry
@@ -53,33 +56,54 @@ API_VERSION = "1.0.0"
 
 
 class ServiceApp(Litestar):
-    """Litestar with request ids and the access log wrapped around everything, 404s and 413s included
-    (Litestar middleware runs only for requests that matched a route)."""
+    """Litestar with request ids, the access log and the HTTP metrics wrapped around everything, 404s
+    and 413s included (Litestar middleware runs only for requests that matched a route)."""
 
     access_log: AccessLog
+    http_metrics: HttpMetrics
+
+    def route_template(self, scope: Any) -> str:
+        """The route template Litestar's router will choose (its lookup is cached), or UNMATCHED."""
+        path = scope["path"]
+        if root_path := scope.get("root_path"):  # as Litestar's router strips it
+            path = path.split(root_path, maxsplit=1)[-1]
+        try:
+            return self.asgi_router.handle_routing(path=normalize_path(path), method=scope["method"])[4]
+        except Exception:  # NotFound, MethodNotAllowed: Litestar answers those itself
+            return UNMATCHED
 
     async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in HEALTH_PATHS:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        route = self.route_template(scope)
+        if route in self.http_metrics.excluded:  # scrapes: not measured, no request id, no access line
             await super().__call__(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = request_id_from(scope["headers"])
-        header = (REQUEST_ID_HEADER, request_id)
         status = 500  # what the client sees if nothing was sent (the server answers 500)
+        # Probes get no request id and no access line: one every few seconds per pod is noise.
+        request_id = None if route in HEALTH_PATHS else request_id_from(scope["headers"])
 
-        async def send_with_id(message: Message) -> None:
+        async def send_observed(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), header]
+                if request_id is not None:
+                    message["headers"] = [*message.get("headers", ()), (REQUEST_ID_HEADER, request_id)]
             await send(message)
 
+        in_progress = self.http_metrics.in_progress(scope["method"], route)
+        in_progress.inc()
         try:
-            await super().__call__(scope, receive, send_with_id)
+            await super().__call__(scope, receive, send_observed)
         finally:
-            if self.access_log.enabled:
-                route = scope.get("path_template")
-                self.access_log.write(request_id, scope["method"][:16], route, status, started)
+            in_progress.dec()
+            method = scope["method"]
+            self.http_metrics.finished(method, route, status, time.perf_counter() - started)
+            if request_id is not None and self.access_log.enabled:
+                logged_route = None if route == UNMATCHED else route
+                self.access_log.write(request_id, method[:16], logged_route, status, started)
 
 
 def _lifespan(state: ServiceState) -> Any:
@@ -120,7 +144,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         group_path=True,  # label by route template, not by raw path (bounded label values)
         exclude=["/metrics"],
         buckets=list(HTTP_LATENCY_BUCKETS),  # from 0.1 ms: a single prediction takes well under 1 ms
-        middleware_class=CachedPrometheusMiddleware,
     )
     shutdown.watch(state)
     app = ServiceApp(
@@ -131,7 +154,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *admin_routes(state),
             PrometheusController,
         ],
-        middleware=[prometheus.middleware],
         lifespan=[_lifespan(state)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=settings.max_body_bytes,
@@ -151,6 +173,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
     )
     app.access_log = AccessLog(settings.access_log, settings.log_level)
+    app.http_metrics = HttpMetrics(prometheus)
     app.state.service = state
     return app
 

@@ -21,7 +21,7 @@ from service.contract import (
 )
 from service.errors import from_decode_error, invalid, join_path
 from service.image import BlankImageError, image_to_pixels
-from service.metrics import ModelMetrics, inc_counts, observe_many
+from service.metrics import ModelMetrics, inc_counts
 from service.runtime import open_artifact_model
 from service.schemas import (
     DigitBatchPrediction,
@@ -87,7 +87,7 @@ class DigitPredictor:
         probabilities = self.model.predict(matrix)
         if (metrics := self.metrics) is not None:
             metrics.observe_call(len(probabilities), time.perf_counter() - started)
-            observe_many(metrics.probability, probabilities.max(axis=1))
+            metrics.probability.observe_many(probabilities.max(axis=1))
         return probabilities
 
     def _probabilities(self, rows: list[Any]) -> np.ndarray:

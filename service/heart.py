@@ -29,7 +29,7 @@ from service.contract import (
     MANIFEST_FILE,
 )
 from service.errors import from_decode_error
-from service.metrics import ModelMetrics, inc_counts, observe_many
+from service.metrics import ModelMetrics, inc_counts
 from service.runtime import open_artifact_model
 from service.schemas import (
     HEART_CHOICES,
@@ -120,7 +120,7 @@ class HeartPredictor:
         probabilities = self.model.predict(matrix).reshape(-1)
         if (metrics := self.metrics) is not None:
             metrics.observe_call(len(probabilities), time.perf_counter() - started)
-            observe_many(metrics.probability, probabilities)
+            metrics.probability.observe_many(probabilities)
         return probabilities
 
     async def predict_one(self, body: bytes, threshold: float | None = None) -> bytes:

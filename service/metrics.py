@@ -5,13 +5,15 @@ anything imports prometheus_client: the library picks its storage (in-memory, or
 process) when first imported, and workers inherit the variable. With it set, `GET /metrics` (Litestar's
 PrometheusController) sums every worker's files, so one scrape holds every worker's counts.
 
-Hot-path cost: children are looked up once per model version (`ModelMetrics`), and the per-row
+Hot-path cost: children are looked up once per model version (`ModelMetrics`) and updated through
+cells that skip prometheus_client's per-call checks (`CounterCell`, `HistogramCell`); the per-row
 observations of a batch are folded with numpy into one increment per bucket or label
-(`observe_many`, `inc_counts`), so a 1000-row batch costs about as much as a single row.
+(`HistogramCell.observe_many`, `inc_counts`), so a 1000-row batch costs about as much as a single row.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from typing import Any
 
@@ -75,40 +77,78 @@ MODEL_READY = Gauge(
 READY = Gauge("modelserve_ready", "1 if every live worker is ready", multiprocess_mode="livemin")
 
 
-def observe_many(histogram: Any, values: Any) -> None:
-    """Observe every value of a numpy array with one increment per bucket instead of one per value.
+class CounterCell:
+    """`inc` on one labelled child without prometheus_client's per-call checks.
 
-    Uses the child's bucket and sum values (prometheus_client stores per-bucket, non-cumulative
-    counts and makes them cumulative at exposition), which `Histogram.observe` itself updates.
+    A child's `inc`/`observe` re-checks on every call that it is a labelled child and that the
+    amount is not negative; those checks cost more than the increment itself (≈ 0.45 µs per `inc`,
+    ≈ 1 µs per `observe`, and a single prediction makes about ten). The checks hold once the child
+    exists and the amounts are counts and durations, so the cells update the child's value objects
+    (`_value`, `_buckets`, `_sum`: what `inc`/`observe` update themselves, in memory or in the
+    multiprocess files alike) directly.
     """
-    values = np.asarray(values, dtype=np.float64).reshape(-1)
-    if values.size == 0:
-        return
-    bounds = np.asarray(histogram._upper_bounds, dtype=np.float64)
-    counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
-    for bucket, count in zip(histogram._buckets, counts.tolist(), strict=False):
-        if count:
-            bucket.inc(count)
-    histogram._sum.inc(float(values.sum()))
+
+    __slots__ = ("_value",)
+
+    def __init__(self, child: Any) -> None:
+        child._raise_if_not_observable()
+        self._value = child._value
+
+    def inc(self, amount: float = 1) -> None:
+        self._value.inc(amount)
+
+    def dec(self, amount: float = 1) -> None:  # gauges
+        self._value.inc(-amount)
 
 
-def inc_counts(children: Sequence[Any], counts: Any) -> None:
-    """Add counts[i] to children[i] (label or field counts folded with numpy)."""
-    for child, count in zip(children, counts.tolist(), strict=True):
+class HistogramCell:
+    """`observe` on one labelled histogram child: a bisection over the bounds and two increments."""
+
+    __slots__ = ("_bounds", "_buckets", "_sum")
+
+    def __init__(self, child: Any) -> None:
+        child._raise_if_not_observable()
+        self._bounds = [float(bound) for bound in child._upper_bounds]  # the last one is +Inf
+        self._buckets = list(child._buckets)  # per-bucket (non-cumulative) counts, as observe keeps them
+        self._sum = child._sum
+
+    def observe(self, value: float) -> None:
+        # `le` semantics: the first bucket whose bound is >= value, as Histogram.observe chooses it.
+        self._buckets[bisect_left(self._bounds, value)].inc(1)
+        self._sum.inc(value)
+
+    def observe_many(self, values: Any) -> None:
+        """Every value of an array, with one increment per bucket instead of one per value."""
+        values = np.asarray(values, dtype=np.float64).reshape(-1)
+        if values.size == 0:
+            return
+        if values.size == 1:
+            self.observe(float(values[0]))
+            return
+        counts = np.bincount(np.searchsorted(self._bounds, values, side="left"), minlength=len(self._bounds))
+        for bucket, count in zip(self._buckets, counts.tolist(), strict=False):
+            if count:
+                bucket.inc(count)
+        self._sum.inc(float(values.sum()))
+
+
+def inc_counts(cells: Sequence[CounterCell], counts: Any) -> None:
+    """Add counts[i] to cells[i] (label or field counts folded with numpy)."""
+    for cell, count in zip(cells, counts.tolist(), strict=True):
         if count:
-            child.inc(count)
+            cell.inc(count)
 
 
 class ModelMetrics:
-    """The labelled children for one model version, looked up once."""
+    """The labelled children for one model version, looked up once, as cells."""
 
     def __init__(self, model: str, version: str, sha256: str, labels: Sequence[str], fields: Sequence[str] = ()):
         self.model, self.version, self.sha256 = model, version, sha256
-        self.labels = [PREDICTIONS.labels(model, version, label) for label in labels]
-        self.probability = PROBABILITY.labels(model, version)
-        self.inference = INFERENCE.labels(model, version)
-        self.batch_rows = BATCH_ROWS.labels(model, version)
-        self.missing = [MISSING_FIELDS.labels(model, version, field) for field in fields]
+        self.labels = [CounterCell(PREDICTIONS.labels(model, version, label)) for label in labels]
+        self.probability = HistogramCell(PROBABILITY.labels(model, version))
+        self.inference = HistogramCell(INFERENCE.labels(model, version))
+        self.batch_rows = HistogramCell(BATCH_ROWS.labels(model, version))
+        self.missing = [CounterCell(MISSING_FIELDS.labels(model, version, field)) for field in fields]
 
     def observe_call(self, rows: int, seconds: float) -> None:
         self.inference.observe(seconds)

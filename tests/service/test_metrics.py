@@ -120,6 +120,54 @@ def test_http_metrics_by_route_template_without_metrics_itself(metrics_client: T
     assert min(bounds) == 0.0001
 
 
+def test_http_metrics_count_unmatched_routes_and_statuses_under_one_label(metrics_client: TestClient) -> None:
+    before = scrape(metrics_client)
+    for path in ("/no/such/route", "/another/unknown/path"):
+        assert metrics_client.get(path).status_code == 404
+    assert metrics_client.get("/predict/heart").status_code == 405  # a known path, wrong method
+    assert (
+        metrics_client.post("/predict/heart", content=b"{", headers={"content-type": "application/json"}).status_code
+        == 400
+    )
+    after = scrape(metrics_client)
+    # Raw paths never become label values (a client could create unbounded series).
+    assert delta(before, after, "litestar_requests_total", path="<unmatched>", status_code="404") == 2
+    assert delta(before, after, "litestar_requests_total", path="<unmatched>", status_code="405") == 1
+    assert delta(before, after, "litestar_requests_total", path="/predict/heart", status_code="400") == 1
+    assert all("/no/such" not in line for line in after.splitlines())
+    assert total(after, "litestar_requests_in_progress", path="/predict/heart") == 0
+
+
+def test_cells_update_exactly_what_prometheus_client_would() -> None:
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+    from service.metrics import CounterCell, HistogramCell
+
+    values = [0.0, 0.0001, 0.00010001, 0.0005, 0.003, 0.25, 2.5, 7.0, 0.1, 0.1]
+    expositions = []
+    for use_cells in (False, True):
+        registry = CollectorRegistry()
+        buckets = (0.0001, 0.0005, 0.1, 2.5)
+        histogram = Histogram("h", "h", ["m"], buckets=buckets, registry=registry).labels("x")
+        counter = Counter("c", "c", ["m"], registry=registry).labels("x")
+        if use_cells:
+            cell, counter_cell = HistogramCell(histogram), CounterCell(counter)
+            cell.observe_many(values[:5])
+            for value in values[5:]:
+                cell.observe(value)
+            counter_cell.inc()
+            counter_cell.inc(3)
+        else:
+            for value in values:
+                histogram.observe(value)
+            counter.inc()
+            counter.inc(3)
+        lines = generate_latest(registry).decode().splitlines()
+        expositions.append("\n".join(line for line in lines if "_created" not in line))  # creation times differ
+    assert expositions[0] == expositions[1]
+    assert 'h_bucket{le="0.0001",m="x"} 2.0' in expositions[1]  # a value on a bound counts in that bucket
+
+
 @pytest.fixture(scope="module")
 def two_workers(small_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     metrics_dir = tmp_path_factory.mktemp("metrics")
