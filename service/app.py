@@ -48,8 +48,9 @@ from service.reload import poll_current
 from service.routes.admin import admin_routes
 from service.routes.health import HEALTH_PATHS, health_routes
 from service.routes.models import models_routes
-from service.routes.predict import predict_routes
+from service.routes.predict import PredictEndpoint, predict_endpoints, predict_routes
 from service.settings import Settings
+from service.v2.routes import v2_router
 
 logger = logging.getLogger("service.app")
 API_VERSION = "1.0.0"
@@ -61,6 +62,15 @@ class ServiceApp(Litestar):
 
     access_log: AccessLog
     http_metrics: HttpMetrics
+    # (method, exact path) → the prediction endpoint, called without Litestar's router and handler
+    # layers. Why: a single prediction suspends while it waits for its micro-batch, and every layer
+    # between the server and the endpoint is a coroutine suspended and resumed with it; measured
+    # in-process, Litestar's layers took 35 µs of a 72 µs single prediction (37 µs without). The
+    # routes stay declared in Litestar (OpenAPI, and any other spelling of the path, such as a
+    # trailing slash, goes through Litestar's router to the same endpoint); the endpoint answers its
+    # errors as the app's exception handlers do. What the direct path skips: Litestar's Host header
+    # syntax check and its per-request Request object, which these endpoints never read.
+    direct_routes: dict[tuple[str, str], PredictEndpoint]
 
     def route_template(self, scope: Any) -> str:
         """The route template Litestar's router will choose (its lookup is cached), or UNMATCHED."""
@@ -76,7 +86,8 @@ class ServiceApp(Litestar):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        route = self.route_template(scope)
+        direct = self.direct_routes.get((scope["method"], scope["path"]))
+        route = scope["path"] if direct is not None else self.route_template(scope)
         if route in self.http_metrics.excluded:  # scrapes: not measured, no request id, no access line
             await super().__call__(scope, receive, send)
             return
@@ -96,7 +107,10 @@ class ServiceApp(Litestar):
         in_progress = self.http_metrics.in_progress(scope["method"], route)
         in_progress.inc()
         try:
-            await super().__call__(scope, receive, send_observed)
+            if direct is not None:
+                await direct.serve_direct(scope, receive, send_observed)
+            else:
+                await super().__call__(scope, receive, send_observed)
         finally:
             in_progress.dec()
             method = scope["method"]
@@ -146,12 +160,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         buckets=list(HTTP_LATENCY_BUCKETS),  # from 0.1 ms: a single prediction takes well under 1 ms
     )
     shutdown.watch(state)
+    endpoints = predict_endpoints(state)
     app = ServiceApp(
         route_handlers=[
-            *predict_routes(state),
+            *predict_routes(state, endpoints),
             *models_routes(state),
             *health_routes(state),
             *admin_routes(state),
+            v2_router(state),  # the Open Inference Protocol (KServe V2) under /v2
             PrometheusController,
         ],
         lifespan=[_lifespan(state)],
@@ -172,6 +188,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             create_examples=False,
         ),
     )
+    app.direct_routes = {("POST", path): endpoint for path, endpoint in endpoints.items()}
     app.access_log = AccessLog(settings.access_log, settings.log_level)
     app.http_metrics = HttpMetrics(prometheus)
     app.state.service = state

@@ -14,9 +14,9 @@ from typing import Any
 
 from litestar import post
 from litestar.handlers import HTTPRouteHandler
-from litestar.types import Receive, Scope, Send
+from litestar.types import Message, Receive, Scope, Send
 
-from service.errors import ApiError, reason_class
+from service.errors import ApiError, internal_error, reason_class, send_error
 from service.metrics import VALIDATION_FAILURES
 from service.registry import ServiceState
 from service.routes.body import JSON_HEADERS, check_json_content_type, parse_query, read_body
@@ -64,15 +64,43 @@ class PredictEndpoint:
         await send({"type": "http.response.start", "status": 200, "headers": [*JSON_HEADERS, _length(answer)]})
         await send({"type": "http.response.body", "body": answer, "more_body": False})
 
+    async def serve_direct(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The route served without Litestar's router and handler layers (service.app says when):
+        errors are answered here exactly as the app's exception handlers answer them."""
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self(scope, receive, send_tracking)
+        except ApiError as error:
+            if started:
+                raise
+            await send_error(send, error)
+        except Exception as error:
+            if started:  # the client has the answer's start already: let the server close the connection
+                raise
+            await send_error(send, internal_error(error, scope["path"]))
+
     async def _answer(self, scope: Scope, receive: Receive) -> bytes:
         check_json_content_type(scope["headers"])
         threshold = parse_query(scope["query_string"], self.allow_threshold)
         body = await read_body(scope, receive, self.limit)
         predictor = self.state.predictor(self.model)
-        if self.batch:
-            answer = predictor.predict_batch(body, threshold)
-        else:
-            answer = await predictor.predict_one(body, threshold)
+        try:
+            if self.batch:
+                answer = predictor.predict_batch(body, threshold)
+            else:
+                answer = await predictor.predict_one(body, threshold)
+        except UnicodeDecodeError:
+            # msgspec raises UnicodeDecodeError, not a DecodeError, for a string or key holding bytes
+            # that are not UTF-8 (`{"thal": "\xff"}`); the predictors catch only DecodeError, so it
+            # was a 500. JSON must be UTF-8 (RFC 8259 §8.1): the body is malformed, 400. Caught here,
+            # once for the four routes, at no cost to requests that decode.
+            raise ApiError(400, "malformed_json", "the body is not valid JSON: a string is not valid UTF-8") from None
         return answer
 
 
@@ -99,8 +127,18 @@ def _handler(endpoint: PredictEndpoint) -> Callable[[], PredictEndpoint]:
     return handle
 
 
-def predict_routes(state: ServiceState) -> list[HTTPRouteHandler]:
-    """The four prediction routes, bound to this app's state."""
+def predict_endpoints(state: ServiceState) -> dict[str, PredictEndpoint]:
+    """Route path → the endpoint that answers it, bound to this app's state."""
+    return {
+        "/predict/heart": PredictEndpoint(state, "heart", batch=False, allow_threshold=True),
+        "/predict/heart/batch": PredictEndpoint(state, "heart", batch=True, allow_threshold=True),
+        "/predict/digit": PredictEndpoint(state, "digits", batch=False, allow_threshold=False),
+        "/predict/digit/batch": PredictEndpoint(state, "digits", batch=True, allow_threshold=False),
+    }
+
+
+def predict_routes(state: ServiceState, endpoints: dict[str, PredictEndpoint]) -> list[HTTPRouteHandler]:
+    """The four prediction routes as Litestar handlers (routing, OpenAPI), answered by `endpoints`."""
     max_batch = state.settings.max_batch
     common: dict[str, Any] = {"status_code": 200, "tags": ["predict"], "sync_to_thread": False}
     return [
@@ -112,7 +150,7 @@ def predict_routes(state: ServiceState) -> list[HTTPRouteHandler]:
             dependencies=body_documentation(HeartPatient, HEART_REQUEST_EXAMPLES, "one patient"),
             responses=responses(HeartPrediction, HEART_RESPONSE),
             **common,
-        )(_handler(PredictEndpoint(state, "heart", batch=False, allow_threshold=True))),
+        )(_handler(endpoints["/predict/heart"])),
         post(
             "/predict/heart/batch",
             summary="Predict heart disease for up to MAX_BATCH patients",
@@ -123,7 +161,7 @@ def predict_routes(state: ServiceState) -> list[HTTPRouteHandler]:
             ),
             responses=responses(HeartBatchPrediction, HEART_BATCH_RESPONSE),
             **common,
-        )(_handler(PredictEndpoint(state, "heart", batch=True, allow_threshold=True))),
+        )(_handler(endpoints["/predict/heart/batch"])),
         post(
             "/predict/digit",
             summary="Recognise one handwritten digit",
@@ -131,7 +169,7 @@ def predict_routes(state: ServiceState) -> list[HTTPRouteHandler]:
             dependencies=body_documentation(DigitInput, DIGIT_REQUEST_EXAMPLES, "one digit"),
             responses=responses(DigitPrediction, DIGIT_RESPONSE),
             **common,
-        )(_handler(PredictEndpoint(state, "digits", batch=False, allow_threshold=False))),
+        )(_handler(endpoints["/predict/digit"])),
         post(
             "/predict/digit/batch",
             summary="Recognise up to MAX_BATCH digits",
@@ -141,5 +179,5 @@ def predict_routes(state: ServiceState) -> list[HTTPRouteHandler]:
             ),
             responses=responses(DigitBatchPrediction, DIGIT_BATCH_RESPONSE),
             **common,
-        )(_handler(PredictEndpoint(state, "digits", batch=True, allow_threshold=False))),
+        )(_handler(endpoints["/predict/digit/batch"])),
     ]
