@@ -42,8 +42,30 @@ def export_onnx(model: nn.Module, example: np.ndarray, path: Path, input_name: s
             verbose=False,
         )
     program.save(str(path), external_data=False)
+    _drop_stack_traces(path)
     onnx.checker.check_model(str(path), full_check=True)
     return path
+
+
+STACK_TRACE_KEY = "pkg.torch.onnx.stack_trace"
+
+
+def _drop_stack_traces(path: Path) -> None:
+    """Remove the exporter's per-node Python stack traces from the file.
+
+    They hold absolute paths of the build machine (`File "/home/.../training/models.py", line 87`),
+    so the same weights exported from two checkouts gave two different model.onnx checksums, and so
+    two version names. They also tell whoever receives the artifact where it was built. The graph,
+    the weights and the other node metadata (name scopes, module classes) are kept as they are.
+    """
+    model = onnx.load(str(path))
+    graphs = [model.graph, *(function for function in model.functions)]
+    for graph in graphs:
+        for node in graph.node:
+            kept = [prop for prop in node.metadata_props if prop.key != STACK_TRACE_KEY]
+            del node.metadata_props[:]
+            node.metadata_props.extend(kept)
+    onnx.save(model, str(path))
 
 
 def onnx_probabilities(path: Path, x: np.ndarray) -> np.ndarray:
