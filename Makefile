@@ -9,7 +9,7 @@ PORT ?= 8000
 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: setup tools train serve test bench lint format clean
+.PHONY: setup tools train serve test bench soak fuzz lint format clean
 
 setup: $(STAMP)
 
@@ -45,6 +45,20 @@ test: setup tools
 
 bench: setup tools $(ARTIFACTS)/heart/CURRENT $(ARTIFACTS)/digits/CURRENT
 	$(PY) -m bench --artifacts-dir $(ARTIFACTS)
+
+# 60 s of mixed load from 64 clients on 2 workers with a hot reload every 5 s (bench/README.md, "Soak").
+SOAK_SECONDS ?= 60
+soak: setup $(ARTIFACTS)/heart/CURRENT $(ARTIFACTS)/digits/CURRENT
+	$(PY) -m bench.soak --artifacts-dir $(ARTIFACTS) --seconds $(SOAK_SECONDS)
+
+# The reliability suite's fuzzers with a large budget, exploring (random, seeded by FUZZ_SEED; printed):
+# schemathesis over the whole OpenAPI surface of a real process, and the request-model properties.
+# Tables in bench-results/fuzz-openapi.md. `make test` runs the same tests small and derandomised.
+FUZZ_EXAMPLES ?= 1000
+FUZZ_SEED ?= $(shell date +%s)
+fuzz: setup
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_SEED=$(FUZZ_SEED) $(PY) -m pytest -p no:cacheprovider -q \
+	  tests/reliability/test_fuzz_openapi.py tests/reliability/test_request_properties.py
 
 lint: setup
 	$(PY) -m ruff check .

@@ -32,7 +32,7 @@ from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Tag
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusConfig
 from litestar.types import Message, Receive, Send
 from litestar.utils.path import normalize_path
 
@@ -43,6 +43,7 @@ from service.errors import EXCEPTION_HANDLERS
 from service.http_metrics import UNMATCHED, HttpMetrics
 from service.logs import REQUEST_ID_HEADER, AccessLog, configure_logging, request_id_from
 from service.metrics import HTTP_LATENCY_BUCKETS, set_ready
+from service.metrics_dir import MetricsController
 from service.registry import ServiceState, load_registry
 from service.reload import poll_current
 from service.routes.admin import admin_routes
@@ -50,6 +51,7 @@ from service.routes.health import HEALTH_PATHS, health_routes
 from service.routes.models import models_routes
 from service.routes.predict import PredictEndpoint, predict_endpoints, predict_routes
 from service.settings import Settings
+from service.supervision import exit_with_supervisor
 from service.v2.routes import v2_router
 
 logger = logging.getLogger("service.app")
@@ -168,7 +170,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *health_routes(state),
             *admin_routes(state),
             v2_router(state),  # the Open Inference Protocol (KServe V2) under /v2
-            PrometheusController,
+            MetricsController,  # Litestar's /metrics, minus the live gauges of dead workers
         ],
         lifespan=[_lifespan(state)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
@@ -200,4 +202,6 @@ def app_from_env() -> Litestar:
     own app, and sets up logging itself (spawned workers do not inherit the parent's handlers)."""
     settings = Settings.from_env()
     configure_logging(settings.log_level)
+    if settings.server == "uvicorn":
+        exit_with_supervisor()  # a uvicorn worker process stops when its supervisor dies
     return create_app(settings)

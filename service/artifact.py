@@ -69,6 +69,9 @@ def resolve_version(artifacts_dir: Path, model: str, pinned: str | None = None) 
     try:
         if current.is_symlink():
             raise ArtifactError(model, None, CURRENT_FILE, "CURRENT is a symlink; it must be a regular file")
+        # A FIFO (or a device) would block the read for ever: start-up, or every reload, would hang.
+        if current.exists() and not current.is_file():
+            raise ArtifactError(model, None, CURRENT_FILE, "CURRENT is not a regular file")
         name = current.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         raise ArtifactError(model, None, str(current), "no CURRENT file: train a model first") from None
@@ -109,6 +112,8 @@ def _read_manifest(model: str, version: str, version_dir: Path) -> dict[str, Any
     try:
         if path.is_symlink():
             raise ArtifactError(model, version, MANIFEST_FILE, "the manifest is a symlink")
+        if path.exists() and not path.is_file():  # a FIFO would block the read (listed files: _verify_file)
+            raise ArtifactError(model, version, MANIFEST_FILE, "the manifest is not a regular file")
         if path.stat().st_size > MAX_MANIFEST_BYTES:
             raise ArtifactError(model, version, MANIFEST_FILE, "the manifest is implausibly large")
         manifest = json.loads(path.read_bytes())

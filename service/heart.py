@@ -156,12 +156,8 @@ class HeartPredictor:
         except msgspec.DecodeError as error:
             raise from_decode_error(error, body, HEART_CHOICES) from None
         matrix = to_matrix(patients)
-        probabilities = self._probabilities(matrix)
         threshold = self.threshold if threshold is None else threshold
-        decided = (probabilities >= threshold).astype(np.int64)
-        if (metrics := self.metrics) is not None:
-            inc_counts(metrics.labels, np.bincount(decided, minlength=len(HEART_LABELS)))
-            inc_counts(metrics.missing, np.isnan(matrix).sum(axis=0))
+        probabilities, decided = self.predict_matrix(matrix, threshold)
         predictions = decided.tolist()
         rows = list(
             map(
@@ -173,6 +169,20 @@ class HeartPredictor:
             )
         )
         return self._encode(HeartBatchPrediction(predictions=rows, version=self.version, threshold=threshold))
+
+    def predict_matrix(self, matrix: np.ndarray, threshold: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """A validated (rows, 13) float32 matrix (NaN: missing) → P(disease) per row and the 0/1 decisions.
+
+        One model call, counted in the model metrics (labels, missing fields) like a batch request: the
+        batch route and the Open Inference Protocol route (service.v2) both predict through here.
+        """
+        probabilities = self._probabilities(matrix)
+        threshold = self.threshold if threshold is None else threshold
+        decided = (probabilities >= threshold).astype(np.int64)
+        if (metrics := self.metrics) is not None:
+            inc_counts(metrics.labels, np.bincount(decided, minlength=len(HEART_LABELS)))
+            inc_counts(metrics.missing, np.isnan(matrix).sum(axis=0))
+        return probabilities, decided
 
     @staticmethod
     def outputs_of(row: dict[str, Any]) -> list[float]:

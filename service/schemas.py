@@ -170,6 +170,21 @@ class Health(Struct):
     status: Literal["live", "ready", "not ready"]
 
 
+class ReloadedModel(Struct):
+    """One model's outcome of `POST /admin/reload` (mirrors service.reload.ReloadOutcome)."""
+
+    model: str
+    result: Annotated[Literal["reloaded", "unchanged", "failed"], Meta(description="what happened to the model")]
+    previous: Annotated[str, Meta(description="the version served before the reload")]
+    version: Annotated[str | None, Meta(description="the version CURRENT names (null if unreadable)")]
+    file: str | None = None
+    reason: str | None = None
+
+
+class ReloadAnswer(Struct):
+    models: list[ReloadedModel]
+
+
 class ErrorField(Struct):
     field: Annotated[str, Meta(description="path of the offending value, e.g. `instances.3.age`")]
     reason: str

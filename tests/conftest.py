@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,3 +36,13 @@ def heart_version(small_artifacts: Path) -> Path:
 @pytest.fixture(scope="session")
 def digits_version(small_artifacts: Path) -> Path:
     return small_artifacts / "digits" / (small_artifacts / "digits" / "CURRENT").read_text().strip()
+
+
+@pytest.fixture(scope="session")
+def heart_reference(heart_version: Path) -> dict[str, Any]:
+    return json.loads((heart_version / "reference.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def digits_reference(digits_version: Path) -> dict[str, Any]:
+    return json.loads((digits_version / "reference.json").read_text())

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import msgspec
 from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example, Operation, Parameter, Schema
@@ -91,6 +92,34 @@ DIGIT_REQUEST_EXAMPLES = [
 DIGIT_BATCH_EXAMPLES = [example("one digit", {"instances": [{"pixels": ZERO_PIXELS}]})]
 
 
+# `image` and `pixels` may each be null or absent, but exactly one of them must be an array.
+_EXACTLY_ONE_DIGIT_FORM = [
+    {"required": [name], "properties": {name: {"type": "array"}}} for name in ("pixels", "image")
+]
+
+
+def exact_request_schema(body_type: type) -> dict[str, Any]:
+    """The request body's constraints as msgspec enforces them, for Litestar's `schema_extra`.
+
+    Litestar's own schema for a Struct drops what the decoder checks inside arrays (the range of
+    each pixel and grey level, the 8..512 length of an image row), any constraint equal to 0 (`ca`
+    had no `minimum`: Litestar skips falsy values), and that unknown fields are refused
+    (`additionalProperties: false`); so a client or a fuzzer reading the document took `ca: -7`,
+    out-of-range pixels or extra fields for valid input. msgspec's JSON Schema of the same type is
+    exact: its properties replace Litestar's (nested Structs stay `$ref`s to components that their
+    own routes fix the same way).
+    """
+    (_,), components = msgspec.json.schema_components([body_type], ref_template="#/components/schemas/{name}")
+    exact = components[body_type.__name__]
+    extra: dict[str, Any] = {
+        "properties": exact["properties"],
+        "additional_properties": exact.get("additionalProperties", True),
+    }
+    if body_type.__name__ == "DigitInput":
+        extra["one_of"] = _EXACTLY_ONE_DIGIT_FORM
+    return extra
+
+
 def body_documentation(body_type: type, examples: list[Example], description: str) -> dict[str, Provide]:
     """A dependency that exists only so that OpenAPI shows `body_type` as the request body."""
 
@@ -98,18 +127,19 @@ def body_documentation(body_type: type, examples: list[Example], description: st
         return None
 
     # Set by hand: with postponed annotations a local type could not be resolved from a string.
-    document_body.__annotations__ = {
-        "data": Annotated[body_type, Body(description=description, examples=examples)],
-        "return": None,
-    }
+    body = Body(description=description, examples=examples, schema_extra=exact_request_schema(body_type))
+    document_body.__annotations__ = {"data": Annotated[body_type, body], "return": None}
 
     return {"documented_body": Provide(document_body, sync_to_thread=False)}
 
 
 def responses(
-    success: type, success_example: Any, errors: tuple[int, ...] = (400, 413, 415, 422)
+    success: type, success_example: Any, errors: tuple[int, ...] = (400, 413, 415, 422, 503)
 ) -> dict[int, ResponseSpec]:
-    """The 200 body with an example, and each error status in the one error shape, with an example."""
+    """The 200 body with an example, and each error status in the one error shape, with an example.
+
+    503 is documented wherever a handler needs the loaded models: an ASGI host that skipped the
+    lifespan (or a request racing shutdown) gets it, in the same shape."""
     specs = {
         200: ResponseSpec(
             data_container=success,

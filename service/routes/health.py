@@ -20,7 +20,8 @@ from service.schemas import ErrorBody, Health
 LIVE = b'{"status":"live"}'
 READY = b'{"status":"ready"}'
 NOT_READY = b'{"error":{"code":"not_ready","message":"the models are not loaded and checked yet","fields":[]}}'
-HEALTH_PATHS = frozenset({"/health/live", "/health/ready"})
+# The Open Inference Protocol's probes (service.v2.routes) are probes too.
+HEALTH_PATHS = frozenset({"/health/live", "/health/ready", "/v2/health/live", "/v2/health/ready"})
 
 
 def health_routes(state: ServiceState) -> list[HTTPRouteHandler]:

@@ -36,7 +36,7 @@ def models_routes(state: ServiceState) -> list[HTTPRouteHandler]:
         summary="The loaded models",
         tags=["models"],
         sync_to_thread=False,
-        responses=responses(ModelList, {"models": [_MODEL_EXAMPLE]}, errors=()),
+        responses=responses(ModelList, {"models": [_MODEL_EXAMPLE]}, errors=(503,)),
     )
     def list_models() -> JsonBody:
         return JsonBody(registry_bytes()[0])
@@ -46,7 +46,9 @@ def models_routes(state: ServiceState) -> list[HTTPRouteHandler]:
         summary="One loaded model: version, checksum, threshold, metrics, inputs",
         tags=["models"],
         sync_to_thread=False,
-        responses=responses(ModelInfo, _MODEL_EXAMPLE, errors=(404,)),
+        # 400 in the one error shape: Litestar documents its own (different) shape for a route with a
+        # path parameter unless the route says otherwise.
+        responses=responses(ModelInfo, _MODEL_EXAMPLE, errors=(400, 404, 503)),
     )
     def model_info(name: FromPath[str]) -> JsonBody:
         infos = registry_bytes()[1]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,16 +24,6 @@ def client(settings: Settings) -> Iterator[TestClient]:
     """One app per test module, started through its lifespan (so models are loaded and checked)."""
     with TestClient(app=create_app(settings)) as test_client:
         yield test_client
-
-
-@pytest.fixture(scope="session")
-def heart_reference(heart_version: Path) -> dict[str, Any]:
-    return json.loads((heart_version / "reference.json").read_text())
-
-
-@pytest.fixture(scope="session")
-def digits_reference(digits_version: Path) -> dict[str, Any]:
-    return json.loads((digits_version / "reference.json").read_text())
 
 
 ErrorCheck = Callable[..., dict[str, Any]]

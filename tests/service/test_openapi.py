@@ -58,7 +58,10 @@ def test_heart_example_is_the_tutorial_patient_and_fields_carry_their_ranges(sch
     assert patient["required"] == ["age", "sex"]
     assert patient["properties"]["age"]["minimum"] == 1
     assert patient["properties"]["age"]["maximum"] == 120
-    assert patient["properties"]["cp"]["enum"] == [1, 2, 3, 4, None]
+    assert patient["properties"]["cp"]["anyOf"][0]["enum"] == [1, 2, 3, 4]
+    assert patient["properties"]["cp"]["anyOf"][1] == {"type": "null"}
+    assert patient["properties"]["ca"]["anyOf"][0]["minimum"] == 0  # a 0 bound is documented too
+    assert patient["additionalProperties"] is False
 
 
 def test_threshold_is_documented_on_heart_routes_only(schema: dict[str, Any]) -> None:

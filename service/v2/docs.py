@@ -1,0 +1,110 @@
+"""OpenAPI documentation of the V2 routes: request and response examples, and the protocol's error shape."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Operation
+
+from service.contract import HEART_EXAMPLE, HEART_FEATURES, MODEL_NAMES
+from service.routes.docs import EXAMPLE_VERSION, ZERO_PIXELS, example
+from service.v2.schemas import V2ErrorBody
+
+_NUMERIC_TYPE = {True: "BYTES", False: "FP32"}
+HEART_INFER_EXAMPLES = [
+    example(
+        "the tutorial's patient, with a lower threshold",
+        {
+            "id": "patient-1",
+            "parameters": {"threshold": 0.3},
+            "inputs": [
+                {
+                    "name": spec.name,
+                    "shape": [1, 1],
+                    "datatype": _NUMERIC_TYPE[isinstance(HEART_EXAMPLE[spec.name], str)],
+                    "data": [HEART_EXAMPLE[spec.name]],
+                }
+                for spec in HEART_FEATURES
+            ],
+            "outputs": [{"name": "probability"}, {"name": "label"}],
+        },
+    ),
+    example(
+        "two patients, `ca` left out (missing for both), one `chol` null (missing)",
+        {
+            "inputs": [
+                {"name": "age", "shape": [2, 1], "datatype": "INT64", "data": [[61], [45]]},
+                {"name": "sex", "shape": [2, 1], "datatype": "INT64", "data": [[1], [0]]},
+                {"name": "chol", "shape": [2], "datatype": "FP32", "data": [233.0, None]},
+                {"name": "thal", "shape": [2, 1], "datatype": "BYTES", "data": ["fixed", None]},
+            ]
+        },
+    ),
+]
+DIGITS_INFER_EXAMPLES = [
+    example(
+        "one 8×8 digit", {"inputs": [{"name": "pixels", "shape": [1, 64], "datatype": "FP32", "data": ZERO_PIXELS}]}
+    )
+]
+INFER_RESPONSE = {
+    "model_name": "heart",
+    "model_version": EXAMPLE_VERSION,
+    "id": "patient-1",
+    "outputs": [
+        {"name": "probability", "shape": [1], "datatype": "FP32", "data": [0.7344]},
+        {"name": "label", "shape": [1], "datatype": "BYTES", "data": ["disease"]},
+    ],
+}
+MODEL_METADATA = {
+    "name": "digits",
+    "versions": ["20261122T033533Z-9f9911a2"],
+    "platform": "onnxruntime_onnx",
+    "inputs": [{"name": "pixels", "datatype": "FP32", "shape": [-1, 64]}],
+    "outputs": [
+        {"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]},
+        {"name": "digit", "datatype": "INT64", "shape": [-1]},
+        {"name": "probability", "datatype": "FP32", "shape": [-1]},
+    ],
+}
+_ERRORS = {
+    400: ("the request does not fit the model", "input 'age': 300 at row 0 is not within 1..120"),
+    404: ("unknown model or version", "unknown model 'cats': this server has heart, digits"),
+    413: ("the body is over the limit", "the request body is larger than the limit of 4194304 bytes"),
+    415: ("not JSON", "send the body as JSON with Content-Type: application/json"),
+    503: ("the models are not loaded yet", "the models are not loaded yet"),
+}
+
+
+def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """Each status in the protocol's error shape, with an example."""
+    return {
+        status: ResponseSpec(
+            V2ErrorBody,
+            description=_ERRORS[status][0],
+            examples=[example(_ERRORS[status][0], {"error": _ERRORS[status][1]})],
+        )
+        for status in statuses
+    }
+
+
+def success(body: type, value: Any, description: str) -> dict[int, ResponseSpec]:
+    return {200: ResponseSpec(body, description=description, examples=[example(description, value)])}
+
+
+def empty(status: int, description: str) -> dict[int, ResponseSpec]:
+    """A health answer: the status is the answer, the body is empty (as the protocol says)."""
+    return {status: ResponseSpec(None, description=description)}
+
+
+@dataclass
+class ModelOperation(Operation):
+    """An operation whose `name` path parameter is documented with the model names as examples, so that
+    a reader (or a fuzzer's examples phase) reaches a real model and not only the 404."""
+
+    def __post_init__(self) -> None:
+        for parameter in self.parameters or []:
+            if parameter.name == "name" and parameter.param_in == "path":
+                parameter.description = "the model: " + " or ".join(MODEL_NAMES)
+                parameter.examples = {name: example(f"the {name} model", name) for name in MODEL_NAMES}

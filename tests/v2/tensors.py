@@ -1,0 +1,34 @@
+"""Reference rows (request bodies of /predict) as Open Inference Protocol input tensors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.contract import HEART_FEATURE_NAMES
+
+
+def heart_inputs(
+    patients: list[dict[str, Any]], *, nested: bool = True, datatype: str = "FP64"
+) -> list[dict[str, Any]]:
+    """One input per feature, [N, 1]; a field absent from a patient is `null` (missing)."""
+    inputs = []
+    for name in HEART_FEATURE_NAMES:
+        values = [patient.get(name) for patient in patients]
+        data: list[Any] = [[value] for value in values] if nested else values
+        kind = "BYTES" if name == "thal" else datatype
+        inputs.append({"name": name, "shape": [len(patients), 1], "datatype": kind, "data": data})
+    return inputs
+
+
+def digits_inputs(items: list[dict[str, Any]], *, square: bool = False) -> list[dict[str, Any]]:
+    """`pixels` [N, 64] flat, or [N, 8, 8] nested."""
+    rows = [item["pixels"] for item in items]
+    if square:
+        data: list[Any] = [[row[r * 8 : r * 8 + 8] for r in range(8)] for row in rows]
+        return [{"name": "pixels", "shape": [len(rows), 8, 8], "datatype": "FP32", "data": data}]
+    return [{"name": "pixels", "shape": [len(rows), 64], "datatype": "FP32", "data": [v for row in rows for v in row]}]
+
+
+def output(body: dict[str, Any], name: str) -> dict[str, Any]:
+    (found,) = [tensor for tensor in body["outputs"] if tensor["name"] == name]
+    return found
