@@ -124,7 +124,7 @@ class ServiceApp(Litestar):
 
 def _lifespan(state: ServiceState) -> Any:
     @asynccontextmanager
-    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
         started = time.perf_counter()
         try:
             state.registry = await load_registry(state.settings)
@@ -147,6 +147,8 @@ def _lifespan(state: ServiceState) -> Any:
             set_ready(MODEL_NAMES, False)
             if poller is not None:
                 poller.cancel()
+            if isinstance(app, ServiceApp):
+                app.access_log.flush()  # the lines of the last loop turn
 
     return lifespan
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from litestar import post
 from litestar.handlers import HTTPRouteHandler
-from litestar.types import Message, Receive, Scope, Send
+from litestar.types import Receive, Scope, Send
 
 from service.errors import ApiError, internal_error, reason_class, send_error
 from service.metrics import VALIDATION_FAILURES
@@ -55,35 +55,30 @@ class PredictEndpoint:
         self.failures = _FailureCounters(model)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        answer = await self._counted_answer(scope, receive)
+        await _send_json(send, answer)
+
+    async def serve_direct(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The route served without Litestar's router and handler layers (service.app says when):
+        errors are answered here exactly as the app's exception handlers answer them. Every error is
+        raised before anything is sent, so an error response never follows a started one."""
         try:
-            answer = await self._answer(scope, receive)
+            answer = await self._counted_answer(scope, receive)
+        except ApiError as error:
+            await send_error(send, error)
+            return
+        except Exception as error:
+            await send_error(send, internal_error(error, scope["path"]))
+            return
+        await _send_json(send, answer)
+
+    async def _counted_answer(self, scope: Scope, receive: Receive) -> bytes:
+        try:
+            return await self._answer(scope, receive)
         except ApiError as error:
             if error.status != 503:  # 503: not ready, not the client's fault
                 self.failures[reason_class(error)].inc()
             raise
-        await send({"type": "http.response.start", "status": 200, "headers": [*JSON_HEADERS, _length(answer)]})
-        await send({"type": "http.response.body", "body": answer, "more_body": False})
-
-    async def serve_direct(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The route served without Litestar's router and handler layers (service.app says when):
-        errors are answered here exactly as the app's exception handlers answer them."""
-        started = False
-
-        async def send_tracking(message: Message) -> None:
-            nonlocal started
-            started = True
-            await send(message)
-
-        try:
-            await self(scope, receive, send_tracking)
-        except ApiError as error:
-            if started:
-                raise
-            await send_error(send, error)
-        except Exception as error:
-            if started:  # the client has the answer's start already: let the server close the connection
-                raise
-            await send_error(send, internal_error(error, scope["path"]))
 
     async def _answer(self, scope: Scope, receive: Receive) -> bytes:
         check_json_content_type(scope["headers"])
@@ -116,8 +111,15 @@ class _FailureCounters(dict[str, Any]):
         return child
 
 
-def _length(body: bytes) -> tuple[bytes, bytes]:
-    return (b"content-length", b"%d" % len(body))
+async def _send_json(send: Send, answer: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [*JSON_HEADERS, (b"content-length", b"%d" % len(answer))],
+        }
+    )
+    await send({"type": "http.response.body", "body": answer, "more_body": False})
 
 
 def _handler(endpoint: PredictEndpoint) -> Callable[[], PredictEndpoint]:

@@ -25,6 +25,12 @@ DISTINCTIVE_PATIENT = {
 DISTINCTIVE_VALUES = ["97.25", "187.375", "654.125", "61.875", "3.3125"]
 
 
+def logged_lines(client: TestClient, capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    """The access lines so far: the app writes them once per event-loop turn, so flush first."""
+    client.app.access_log.flush()  # type: ignore[attr-defined]
+    return access_lines(capsys.readouterr().out)
+
+
 def access_lines(text: str) -> list[dict[str, Any]]:
     lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     return [line for line in lines if line.get("logger") == "service.access"]
@@ -39,7 +45,7 @@ def test_request_id_is_echoed_or_created(client: TestClient, capsys: pytest.Capt
     assert unsafe.headers["x-request-id"].isalnum()
     failed = client.get("/no/such/route", headers={"X-Request-ID": "missing-1"})
     assert failed.headers["x-request-id"] == "missing-1"
-    lines = access_lines(capsys.readouterr().out)
+    lines = logged_lines(client, capsys)
     by_id = {line["request_id"]: line for line in lines}
     assert by_id["abc-123.x"]["route"] == "/predict/heart"
     assert by_id["abc-123.x"]["status"] == 200
@@ -54,14 +60,14 @@ def test_request_id_is_echoed_or_created(client: TestClient, capsys: pytest.Capt
 
 def test_route_is_the_template_not_the_path(client: TestClient, capsys: pytest.CaptureFixture[str]) -> None:
     client.get("/models/heart", headers={"X-Request-ID": "tmpl"})
-    (line,) = [line for line in access_lines(capsys.readouterr().out) if line["request_id"] == "tmpl"]
+    (line,) = [line for line in logged_lines(client, capsys) if line["request_id"] == "tmpl"]
     assert line["route"] == "/models/{name}"
 
 
 def test_probes_are_not_logged(client: TestClient, capsys: pytest.CaptureFixture[str]) -> None:
     client.get("/health/live")
     client.get("/health/ready")
-    assert access_lines(capsys.readouterr().out) == []
+    assert logged_lines(client, capsys) == []
 
 
 def test_access_log_can_be_switched_off(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
@@ -69,7 +75,7 @@ def test_access_log_can_be_switched_off(settings: Settings, capsys: pytest.Captu
     with TestClient(app=create_app(quiet)) as client:
         response = client.post("/predict/heart", json=HEART_EXAMPLE)
         assert "x-request-id" in response.headers
-    assert access_lines(capsys.readouterr().out) == []
+        assert logged_lines(client, capsys) == []
 
 
 def test_no_feature_value_reaches_any_log(
@@ -91,3 +97,39 @@ def test_no_feature_value_reaches_any_log(
     assert len(access_lines(logged.out)) == 5  # the requests were logged...
     for value in [*DISTINCTIVE_VALUES, "654125", "smoker"]:
         assert value not in text  # ...without what was in them
+
+
+def test_lines_of_one_loop_turn_go_out_in_one_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import io
+    import time
+
+    from service.logs import AccessLog
+
+    class CountingStream(io.StringIO):
+        writes = 0
+
+        def write(self, text: str) -> int:
+            self.writes += 1
+            return super().write(text)
+
+    stream = CountingStream()
+    monkeypatch.setattr("sys.stdout", stream)
+    log = AccessLog(enabled=True)
+
+    async def one_turn_then_another() -> None:
+        for index in range(5):
+            log.write(f"id-{index}".encode(), "POST", "/predict/heart", 200, time.perf_counter())
+        assert stream.writes == 0  # held until the loop's next turn
+        await asyncio.sleep(0)
+        assert stream.writes == 1
+        log.write(b"id-5", "GET", None, 404, time.perf_counter())
+        await asyncio.sleep(0)
+
+    asyncio.run(one_turn_then_another())
+    lines = access_lines(stream.getvalue())
+    assert stream.writes == 2
+    assert [line["request_id"] for line in lines] == [f"id-{index}" for index in range(6)]
+    log.write(b"direct", "GET", None, 200, time.perf_counter())  # no loop running: written at once
+    assert stream.writes == 3
+    assert access_lines(stream.getvalue())[-1]["request_id"] == "direct"
