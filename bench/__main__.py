@@ -70,8 +70,8 @@ def run_servers(
 ) -> dict[str, ServerRun]:
     """The service's scenarios, then the tutorial recipe's, one server at a time."""
     runs: dict[str, ServerRun] = {}
+    overrides = dict(item.split("=", 1) for item in args.service_env)
     if not args.no_service:
-        overrides = dict(item.split("=", 1) for item in args.service_env)
         port = free_port()
         env = service_env(args.artifacts_dir, port, overrides)
         command = python_command(*shlex.split(args.service_command))
@@ -80,8 +80,17 @@ def run_servers(
         )
     if not args.no_tutorial:
         port = free_port()
+        # The same server software as the service's (its SERVICE_SERVER, default granian).
+        server = overrides.get("SERVICE_SERVER", "granian").lower()
         command = python_command(
-            "-m", "bench.tutorial_app", "--artifacts-dir", str(args.artifacts_dir), "--port", str(port)
+            "-m",
+            "bench.tutorial_app",
+            "--artifacts-dir",
+            str(args.artifacts_dir),
+            "--port",
+            str(port),
+            "--server",
+            server,
         )
         env = service_env(args.artifacts_dir, port, {})
         runs["tutorial"] = bench_server(

@@ -1,4 +1,4 @@
-"""The baseline: the tutorial's own inference recipe, served by uvicorn + Litestar like the service.
+"""The baseline: the tutorial's own inference recipe, served by Litestar on the service's server software.
 
 This is what a user would otherwise write around the training code's outputs: per request, build a
 pandas DataFrame from the JSON patient, apply the fitted preprocessing objects from
@@ -6,7 +6,7 @@ pandas DataFrame from the JSON patient, apply the fitted preprocessing objects f
 one-hot encoding), run a torch forward of the network rebuilt from `weights.pt`, average the
 members' logits and take the sigmoid. Same artifact, same probabilities as `model.onnx`.
 
-Run it with `python -m bench.tutorial_app --artifacts-dir artifacts --port 8001`.
+Run it with `python -m bench.tutorial_app --artifacts-dir artifacts --port 8001 [--server uvicorn]`.
 It imports torch and unpickles joblib files: it belongs to the benchmark, never to the service.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,14 +130,40 @@ def create_app(artifacts_dir: Path) -> Litestar:
     return Litestar(route_handlers=[predict_heart, live, ready])
 
 
-def main(argv: list[str] | None = None) -> None:
-    import uvicorn
+ARTIFACTS_ENV = "TUTORIAL_ARTIFACTS_DIR"
 
+
+def app_from_env() -> Litestar:
+    """Factory for granian, which imports the app by name in its worker process."""
+    return create_app(Path(os.environ[ARTIFACTS_ENV]))
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--artifacts-dir", type=Path, default=Path("artifacts"))
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--server", choices=["granian", "uvicorn"], default="granian", help="as the service's")
     args = parser.parse_args(argv)
+    if args.server == "granian":
+        from granian import Granian
+        from granian.constants import Interfaces, Loops
+
+        os.environ[ARTIFACTS_ENV] = str(args.artifacts_dir.resolve())
+        Granian(
+            "bench.tutorial_app:app_from_env",
+            factory=True,
+            address=args.host,
+            port=args.port,
+            interface=Interfaces.ASGI,
+            workers=1,
+            loop=Loops.uvloop,
+            websockets=False,
+            log_access=False,
+        ).serve()
+        return
+    import uvicorn
+
     uvicorn.run(
         create_app(args.artifacts_dir), host=args.host, port=args.port, workers=1, access_log=False, log_level="warning"
     )

@@ -1,16 +1,16 @@
 """`python -m service`: serve; `python -m service --check`: verify the artifacts and exit.
 
-The server is uvicorn (default) or granian (SERVICE_SERVER=granian), both with uvloop, both with
-their own access logs off (the service writes its own, without bodies). Workers come from
-SERVICE_WORKERS; each is a separate process with its own ONNX sessions, built by
-`service.app:app_from_env`. uvicorn runs a single worker in this process; granian always runs its
-workers as child processes.
+The server is granian (default; README "Why granian" gives the measurements) or uvicorn
+(SERVICE_SERVER=uvicorn), both with uvloop, both with their own access logs off (the service writes
+its own, without bodies). Workers come from SERVICE_WORKERS; each is a separate process with its own
+ONNX sessions, built by `service.app:app_from_env`. granian always runs its workers as child
+processes (and replaces one that dies); uvicorn runs a single worker in this process.
 
-Exit status: 0 after a clean shutdown (uvicorn re-raises a SIGTERM it handled: 143 in a shell);
-2 for invalid settings; 3 (uvicorn's start-up failure) when a model cannot be served by an in-process
-worker; 1 when the pre-flight check fails. The pre-flight check (`--check` in a child process) runs
-whenever workers are child processes: uvicorn's supervisor stops when a worker fails to start but
-then exits 0, which would hide the failure from Kubernetes.
+Exit status: 0 after a clean shutdown; 2 for invalid settings; 1 when the pre-flight check fails;
+3 (uvicorn's start-up failure) when a model cannot be served by an in-process uvicorn worker. The
+pre-flight check (`--check` in a child process) runs whenever workers are child processes: a
+supervisor whose worker fails to start would otherwise exit 0 or respawn it for ever, hiding the
+failure from Kubernetes.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -143,6 +144,11 @@ def serve_granian(settings: Settings) -> int:
         log_level=LogLevels(settings.log_level.lower()),
         log_dictconfig=granian_logging(),
         log_access=False,
+        respawn_failed_workers=True,  # a worker that dies (OOM killer, SIGKILL) is replaced
+        respawn_interval=1.0,
+        # On SIGTERM granian closes the listener at once and lets the requests in flight finish;
+        # this bounds that wait, as uvicorn's timeout_graceful_shutdown does.
+        workers_kill_timeout=max(1, math.ceil(settings.drain_seconds)),
     ).serve()
     return 0
 

@@ -204,6 +204,5 @@ def app_from_env() -> Litestar:
     own app, and sets up logging itself (spawned workers do not inherit the parent's handlers)."""
     settings = Settings.from_env()
     configure_logging(settings.log_level)
-    if settings.server == "uvicorn":
-        exit_with_supervisor()  # a uvicorn worker process stops when its supervisor dies
+    exit_with_supervisor()  # a worker process stops when its supervisor dies (either server)
     return create_app(settings)

@@ -34,7 +34,7 @@ class Settings(BaseModel):
     host: str = Field("127.0.0.1", description="interface to bind; 0.0.0.0 inside a container")
     port: int = Field(8000, ge=1, le=65535, description="TCP port")
     workers: int = Field(1, ge=1, le=64, description="worker processes (one ONNX session each)")
-    server: Literal["uvicorn", "granian"] = Field("uvicorn", description="the ASGI server to run")
+    server: Literal["granian", "uvicorn"] = Field("granian", description="the ASGI server to run")
     artifacts_dir: Path = Field(Path("artifacts"), description="directory holding <model>/CURRENT and versions")
     heart_version: str | None = Field(None, description="serve this heart version instead of CURRENT")
     digits_version: str | None = Field(None, description="serve this digits version instead of CURRENT")

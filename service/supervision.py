@@ -1,15 +1,16 @@
-"""uvicorn workers stop when their supervisor dies, instead of serving on as orphans.
+"""Worker processes stop when their supervisor dies, instead of serving on as orphans.
 
-With SERVICE_WORKERS > 1, uvicorn's supervisor spawns the workers (multiprocessing, spawn) and replaces
-any that dies. If the supervisor itself is killed (SIGKILL, the OOM killer), nothing told the workers:
-they were re-parented to init and served on, unsupervised (a crashed worker was no longer replaced),
-kept holding the listening port (so a restarted service could not bind it: "address already in use"),
-and kept their stale settings. `python -m service` had exited, yet the port still answered.
+granian's supervisor (always) and uvicorn's (SERVICE_WORKERS > 1) start the workers with
+multiprocessing and replace any that dies. If the supervisor itself is killed (SIGKILL, the OOM
+killer), nothing told the workers: they were re-parented to init and served on, unsupervised (a
+crashed worker was no longer replaced), kept holding the listening port (so a restarted service
+could not bind it: "address already in use"), and kept their stale settings. `python -m service`
+had exited, yet the port still answered.
 
 `exit_with_supervisor` asks Linux to send the worker SIGTERM when its parent dies (PR_SET_PDEATHSIG),
-so it drains the requests it holds, as on a normal shutdown, and exits. It acts only in a uvicorn worker
-(a process started by multiprocessing): one in-process worker has no supervisor of ours, and granian
-manages its own workers. Elsewhere than Linux it does nothing.
+so it drains the requests it holds, as on a normal shutdown, and exits. It acts only in a worker
+(a process started by multiprocessing): one in-process uvicorn worker has no supervisor of ours.
+Elsewhere than Linux it does nothing.
 """
 
 from __future__ import annotations

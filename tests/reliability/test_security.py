@@ -155,7 +155,7 @@ def test_a_running_service_keeps_secrets(small_artifacts: Path, tmp_path: Path, 
     )
     try:
         wait_ready(process, url)
-        pids = wait_workers_ready(process, metrics, worker_count) if worker_count > 1 else {process.pid}
+        pids = wait_workers_ready(process, metrics, worker_count)  # granian's workers are child processes
         with httpx.Client(base_url=url, timeout=30) as client:
             _send_distinctive_requests(client)
             answers = {

@@ -44,8 +44,10 @@ def cmdline(pid: int) -> str:
 
 
 def workers(supervisor: int) -> set[int]:
-    """uvicorn's worker processes (multiprocessing spawn children; not its resource tracker)."""
-    return {pid for pid in children(supervisor) if "spawn_main" in cmdline(pid)}
+    """The server's worker processes: its children except multiprocessing's resource tracker (uvicorn
+    spawns workers, `spawn_main` in their command line; granian forks them, same command line as the
+    supervisor)."""
+    return {pid for pid in children(supervisor) if (line := cmdline(pid)) and "resource_tracker" not in line}
 
 
 def live_gauge_pids(metrics_dir: Path) -> set[int]:

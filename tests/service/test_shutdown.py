@@ -1,4 +1,5 @@
-"""SIGTERM: readiness drops at once, requests in flight finish with 200, the process exits 0."""
+"""SIGTERM: readiness drops at once (uvicorn: /health/ready answers 503; granian: the listener closes, so
+probes fail), requests in flight finish with 200, the process exits 0."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from litestar.testing import TestClient
 
 from service import shutdown
@@ -29,10 +31,11 @@ def test_draining_turns_readiness_false_at_once(small_artifacts: Path) -> None:
         assert client.post("/predict/heart", json={"age": 50, "sex": 0}).status_code == 200  # still answers
 
 
+@pytest.mark.parametrize("server", ["granian", "uvicorn"])
 def test_sigterm_lets_requests_in_flight_finish_and_exits_0(
-    small_artifacts: Path, digits_reference: dict[str, Any]
+    small_artifacts: Path, digits_reference: dict[str, Any], server: str
 ) -> None:
-    process, url = start(small_artifacts, SERVICE_DRAIN_SECONDS="30", SERVICE_ACCESS_LOG="false")
+    process, url = start(small_artifacts, SERVICE_DRAIN_SECONDS="30", SERVICE_ACCESS_LOG="false", SERVICE_SERVER=server)
     try:
         wait_ready(process, url)
         body = json.dumps({"instances": [digits_reference["inputs"][0]] * 1000}).encode()
@@ -58,6 +61,8 @@ def test_sigterm_lets_requests_in_flight_finish_and_exits_0(
         time.sleep(0.1)  # a few event-loop turns: every request parsed, most not yet answered
         process.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
+        if server == "granian":  # granian closes its listener at once: probes fail, no new request lands
+            assert _refused_within(host, int(port), seconds=2), "still accepting connections after SIGTERM"
         answers = [_read_all(sock) for sock in sockets]
         # Requests were still being answered after the signal (else the test proves nothing).
         assert time.monotonic() - signalled > 0.02, "nothing was in flight: make the requests slower"
@@ -66,9 +71,23 @@ def test_sigterm_lets_requests_in_flight_finish_and_exits_0(
         assert statuses == [b"200"] * COUNT, statuses
         assert all(b'"predictions"' in answer for answer in answers)
         log = output(process)
-        assert log.index("draining") < log.rindex("Application shutdown complete")
+        if server == "uvicorn":  # readiness dropped in the signal handler, before uvicorn's shutdown
+            assert log.index("draining") < log.rindex("Application shutdown complete")
+        else:
+            assert log.index("Shutting down granian") < log.rindex("Granian shutdown completed")
     finally:
         stop(process)
+
+
+def _refused_within(host: str, port: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, port), timeout=0.5).close()
+        except ConnectionRefusedError:
+            return True
+        time.sleep(0.02)
+    return False
 
 
 def _read_all(sock: socket.socket) -> bytes:
