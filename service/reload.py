@@ -13,6 +13,9 @@ all complete; requests that arrive after the swap get the new one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import gc
 import logging
 from dataclasses import dataclass
 
@@ -67,8 +70,16 @@ async def _reload_one(state: ServiceState, name: str) -> ReloadOutcome:
     if old.metrics is not None:
         old.metrics.retire()
     RELOADS.labels(name, "success").inc()
+    release_freed_memory()
     logger.info("model reloaded", extra={"model": name, "previous": old.version, "version": predictor.version})
     return ReloadOutcome(name, "reloaded", old.version, predictor.version)
+
+
+def release_freed_memory() -> None:
+    """Give the replaced version's freed memory back to the kernel (glibc keeps freed heap pages)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim this way
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _stale(state: ServiceState) -> tuple[str, ...]:
