@@ -146,9 +146,9 @@ def serve_granian(settings: Settings) -> int:
         log_access=False,
         respawn_failed_workers=True,  # a worker that dies (OOM killer, SIGKILL) is replaced
         respawn_interval=1.0,
-        # On SIGTERM granian closes the listener at once and lets the requests in flight finish;
-        # this bounds that wait, as uvicorn's timeout_graceful_shutdown does.
-        workers_kill_timeout=max(1, math.ceil(settings.drain_seconds)),
+        # On SIGTERM each worker serves on for the shutdown delay (service.shutdown), then granian
+        # closes the listener and lets the requests in flight finish: this bounds the whole wait.
+        workers_kill_timeout=max(1, math.ceil(settings.shutdown_delay + settings.drain_seconds)),
     ).serve()
     return 0
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -64,6 +65,7 @@ class ServiceApp(Litestar):
 
     access_log: AccessLog
     http_metrics: HttpMetrics
+    service_state: ServiceState
     # (method, exact path) → the prediction endpoint, called without Litestar's router and handler
     # layers. Why: a single prediction suspends while it waits for its micro-batch, and every layer
     # between the server and the endpoint is a coroutine suspended and resumed with it; measured
@@ -104,6 +106,8 @@ class ServiceApp(Litestar):
                 status = message["status"]
                 if request_id is not None:
                     message["headers"] = [*message.get("headers", ()), (REQUEST_ID_HEADER, request_id)]
+                if self.service_state.closing:  # draining: the client must not reuse this connection
+                    message["headers"] = [*message.get("headers", ()), (b"connection", b"close")]
             await send(message)
 
         in_progress = self.http_metrics.in_progress(scope["method"], route)
@@ -138,6 +142,8 @@ def _lifespan(state: ServiceState) -> Any:
         set_ready(MODEL_NAMES, True)
         versions = {name: p.version for name, p in state.registry.predictors.items()}
         logger.info("ready", extra={"models": versions, "seconds": round(time.perf_counter() - started, 3)})
+        if state.settings.server == "granian" and multiprocessing.parent_process() is not None:
+            shutdown.drain_granian_worker_on_sigterm(state, state.settings.shutdown_delay)
         interval = state.settings.reload_interval
         poller = asyncio.create_task(poll_current(state, interval)) if interval > 0 else None
         try:
@@ -196,6 +202,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.access_log = AccessLog(settings.access_log, settings.log_level)
     app.http_metrics = HttpMetrics(prometheus)
     app.state.service = state
+    app.service_state = state
     return app
 
 

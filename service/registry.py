@@ -204,6 +204,7 @@ class ServiceState:
     settings: Settings
     registry: Registry | None = None
     ready: bool = False
+    closing: bool = False  # draining after SIGTERM (granian): every response says Connection: close
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # CURRENT contents whose reload failed, so that the poller retries only when CURRENT changes.
     failed_targets: dict[str, str] = field(default_factory=dict)

@@ -50,6 +50,13 @@ class Settings(BaseModel):
     drain_seconds: float = Field(
         20.0, ge=0, le=3600, description="after SIGTERM, longest wait for in-flight requests before exiting"
     )
+    shutdown_delay: float = Field(
+        2.0,
+        ge=0,
+        le=300,
+        description="granian: after SIGTERM, seconds of serving on, not ready and closing each connection, before "
+        "the listener closes",
+    )
     max_batch: int = Field(1000, ge=1, le=100_000, description="most instances in one batch request")
     # 4 MiB: a 1000-row heart batch is ~150 kB and a 512×512 image in JSON ~1 MB; a body over the
     # limit is refused (413) before it is read, so the limit also caps the memory one request costs.
