@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -173,7 +174,13 @@ def main(argv: list[str] | None = None) -> int:
     shared = settings.workers > 1 or settings.server == "granian" or settings.metrics_dir is not None
     metrics_dir = prepare_metrics_dir(settings.metrics_dir) if shared else None
     logger.info("starting", extra={"settings": settings.describe(), "metrics_dir": str(metrics_dir)})
-    return serve_granian(settings) if settings.server == "granian" else serve_uvicorn(settings)
+    try:
+        return serve_granian(settings) if settings.server == "granian" else serve_uvicorn(settings)
+    finally:
+        if metrics_dir is not None and settings.metrics_dir is None:
+            # The default directory is this process's own (its pid is in the name): nobody reads it
+            # after the server stopped, so it goes rather than piling up in /tmp run after run.
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

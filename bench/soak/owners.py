@@ -1,7 +1,7 @@
 """Which worker process holds the server end of a loopback TCP connection, read from /proc.
 
-uvicorn's workers share one listening socket and the kernel hands each new connection to one of
-them, so the responses carry nothing that says which worker answered. The connection does: its
+The server's workers (granian's or uvicorn's) share one listening socket and the kernel hands each
+new connection to one of them, so the responses carry nothing that says which worker answered. The connection does: its
 server end is a socket (an inode in /proc/net/tcp, keyed by the client's port) that exactly one
 worker has among its file descriptors (/proc/<pid>/fd → `socket:[inode]`).
 """

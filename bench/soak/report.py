@@ -155,6 +155,8 @@ def build_report(run: SoakRun) -> dict[str, Any]:
             "duration_s": settings.duration_s,
             "clients": settings.clients,
             "workers": settings.workers,
+            # what `python -m service` runs unless SERVICE_SERVER says otherwise (service.settings)
+            "server": settings.service_env.get("SERVICE_SERVER", "granian"),
             "reload_every_s": settings.reload_every_s,
             "service_reload_interval_s": RELOAD_INTERVAL_S,
             "max_requests": settings.max_requests,
@@ -201,7 +203,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# Soak {report['created_at']}",
         "",
-        f"`python -m service` (uvicorn, SERVICE_WORKERS={s['workers']}, SERVICE_ADMIN_TOKEN set, reload poll "
+        f"`python -m service` ({s.get('server', 'granian')}, SERVICE_WORKERS={s['workers']}, SERVICE_ADMIN_TOKEN set, "
+        "reload poll "
         f"{s['service_reload_interval_s']:g} s) under {s['clients']} concurrent keep-alive clients on loopback for "
         f"{s['duration_s']:g} s (at most {s['max_requests']:,} requests), "
         + (f"a hot reload every {s['reload_every_s']:g} s. " if s["reload_every_s"] > 0 else "no reloads. ")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -207,3 +208,18 @@ def test_exposition_passes_promtool(two_workers: dict[str, Any]) -> None:
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert checked.stdout.strip() == "" and checked.stderr.strip() == ""
+
+
+def test_the_default_metrics_directory_is_created_and_removed_with_the_process(
+    small_artifacts: Path, tmp_path: Path
+) -> None:
+    process, url = start(small_artifacts, TMPDIR=str(tmp_path), SERVICE_SHUTDOWN_DELAY="0")
+    try:
+        wait_ready(process, url)
+        directory = tmp_path / f"modelserve-metrics-{process.pid}"
+        assert any(directory.glob("*.db")), "the workers write their metric files there"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0
+        assert not directory.exists()
+    finally:
+        stop(process)
