@@ -31,7 +31,7 @@ def children(pid: int) -> list[int]:
     for path in Path(f"/proc/{pid}/task").glob("*/children"):
         try:
             found += [int(child) for child in path.read_text().split()]
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):
             continue  # the thread ended meanwhile
     return sorted(set(found))
 
@@ -39,7 +39,7 @@ def children(pid: int) -> list[int]:
 def cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone, or exiting (a killed worker being reaped)
         return ""
 
 
