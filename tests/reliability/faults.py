@@ -438,3 +438,25 @@ def write_table() -> str:
     TABLE.write_text(table)
     print(f"\n{table}")
     return table
+
+
+def fault_fixtures(faults: list[Fault], name: str) -> tuple[Any, Any, Any]:
+    """The three module fixtures a fault suite needs, for `faults`: the table written when the module
+    ends, every start-up run (in parallel, once), and one server whose reloads meet each fault.
+    A test module binds them as `fault_table, start_ups, server = fault_fixtures(...)`."""
+
+    @pytest.fixture(scope="module", autouse=True)
+    def fault_table() -> Iterator[None]:
+        yield
+        write_table()
+
+    @pytest.fixture(scope="module")
+    def start_ups(small_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Future[StartUp]]:
+        return start_all(faults, small_artifacts, tmp_path_factory.mktemp(f"start-up-{name}"))
+
+    @pytest.fixture(scope="module")
+    def server(small_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+        with reload_server(small_artifacts, tmp_path_factory.mktemp(f"reload-{name}")) as running:
+            yield running
+
+    return fault_table, start_ups, server

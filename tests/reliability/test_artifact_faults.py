@@ -8,9 +8,7 @@ load_registry in-process); here it is `python -m service` as deployed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import Future
-from pathlib import Path
 
 import pytest
 
@@ -21,27 +19,10 @@ from tests.reliability.faults import (
     StartUp,
     check_reload,
     check_start_up,
-    reload_server,
-    start_all,
-    write_table,
+    fault_fixtures,
 )
 
-
-@pytest.fixture(scope="module", autouse=True)
-def fault_table() -> Iterator[None]:
-    yield
-    write_table()
-
-
-@pytest.fixture(scope="module")
-def start_ups(small_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Future[StartUp]]:
-    return start_all(ARTIFACT_FAULTS, small_artifacts, tmp_path_factory.mktemp("start-up-faults"))
-
-
-@pytest.fixture(scope="module")
-def server(small_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with reload_server(small_artifacts, tmp_path_factory.mktemp("reload-faults")) as running:
-        yield running
+fault_table, start_ups, server = fault_fixtures(ARTIFACT_FAULTS, "faults")
 
 
 @pytest.mark.parametrize("fault", ARTIFACT_FAULTS, ids=lambda fault: fault.key)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ast
 import signal
-from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -35,10 +34,8 @@ from tests.reliability.faults import (
     StartUp,
     check_reload,
     check_start_up,
+    fault_fixtures,
     json_lines,
-    reload_server,
-    start_all,
-    write_table,
 )
 from tests.reliability.workers import shut_down, wait_workers_ready, workers
 from tests.service.processes import ROOT, output, start, wait_ready
@@ -46,21 +43,7 @@ from tests.service.processes import ROOT, output, start, wait_ready
 SERVICE = ROOT / "service"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def fault_table() -> Iterator[None]:
-    yield
-    write_table()
-
-
-@pytest.fixture(scope="module")
-def start_ups(small_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Future[StartUp]]:
-    return start_all(PATH_FAULTS, small_artifacts, tmp_path_factory.mktemp("start-up-paths"))
-
-
-@pytest.fixture(scope="module")
-def server(small_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with reload_server(small_artifacts, tmp_path_factory.mktemp("reload-escapes")) as running:
-        yield running
+fault_table, start_ups, server = fault_fixtures(PATH_FAULTS, "paths")
 
 
 # --- paths out of the artifacts directory ----------------------------------------------------------

@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -80,3 +81,16 @@ def total(exposition: str, name: str, **labels: str) -> float:
     """Sum of the samples called `name` whose labels include `labels`."""
     wanted = set(labels.items())
     return sum(value for (sample, got), value in samples(exposition).items() if sample == name and wanted <= got)
+
+
+def delta(before: str, after: str, name: str, **labels: str) -> float:
+    """How much the samples called `name` (with `labels`) grew between two scrapes."""
+    return total(after, name, **labels) - total(before, name, **labels)
+
+
+def scrape(client: Any) -> str:
+    """`GET /metrics` through a client (a Litestar TestClient or an httpx client): the exposition text."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return response.text

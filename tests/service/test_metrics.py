@@ -15,24 +15,13 @@ from litestar.testing import TestClient
 
 from service.app import create_app
 from service.settings import Settings
-from tests.service.processes import samples, start, stop, total, wait_ready
+from tests.service.processes import delta, samples, scrape, start, stop, total, wait_ready
 
 
 @pytest.fixture(scope="module")
 def metrics_client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(app=create_app(settings)) as test_client:
         yield test_client
-
-
-def scrape(client: TestClient) -> str:
-    response = client.get("/metrics")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    return response.text
-
-
-def delta(before: str, after: str, name: str, **labels: str) -> float:
-    return total(after, name, **labels) - total(before, name, **labels)
 
 
 def test_predictions_probabilities_and_batches_are_counted(

@@ -8,20 +8,10 @@ from typing import Any
 
 from litestar.testing import TestClient
 
-from tests.service.processes import total
+from tests.service.processes import delta, scrape
 from tests.v2.tensors import digits_inputs, heart_inputs
 
 INFER = "/v2/models/{name}/infer"
-
-
-def scrape(client: TestClient) -> str:
-    response = client.get("/metrics")
-    assert response.status_code == 200
-    return response.text
-
-
-def delta(before: str, after: str, name: str, **labels: str) -> float:
-    return total(after, name, **labels) - total(before, name, **labels)
 
 
 def test_v2_inferences_are_counted_like_predictions(
