@@ -43,7 +43,10 @@ class ReloadOutcome:
 async def reload_models(state: ServiceState, models: tuple[str, ...] = MODEL_NAMES) -> list[ReloadOutcome]:
     """Reload each model whose target version differs from the one served; failures keep the old one."""
     async with state.reload_lock:  # one reload at a time per worker (admin route and poller)
-        return [await _reload_one(state, name) for name in models]
+        outcomes = [await _reload_one(state, name) for name in models]
+    if any(outcome.result == "reloaded" for outcome in outcomes):
+        release_freed_memory()  # once for all the versions replaced
+    return outcomes
 
 
 async def _reload_one(state: ServiceState, name: str) -> ReloadOutcome:
@@ -70,7 +73,6 @@ async def _reload_one(state: ServiceState, name: str) -> ReloadOutcome:
     if old.metrics is not None:
         old.metrics.retire()
     RELOADS.labels(name, "success").inc()
-    release_freed_memory()
     logger.info("model reloaded", extra={"model": name, "previous": old.version, "version": predictor.version})
     return ReloadOutcome(name, "reloaded", old.version, predictor.version)
 
