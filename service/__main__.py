@@ -41,17 +41,18 @@ def check(settings: Settings) -> int:
     """Verify, load and self-check every model, as start-up does; 0 if all can be served."""
     # Imported here, not at the top: a multi-worker supervisor never needs onnxruntime in memory.
     from service.artifact import ArtifactError
-    from service.registry import load_registry
+    from service.dataplane import DataPlane
 
+    plane = DataPlane(settings)
     try:
-        registry = asyncio.run(load_registry(settings))
+        asyncio.run(plane.load_all())
     except ArtifactError as error:
         logger.critical(
             f"check failed: {error}",
             extra={"model": error.model, "version": error.version, "file": error.file, "reason": error.reason},
         )
         return 1
-    logger.info("check passed", extra={"models": {n: p.version for n, p in registry.predictors.items()}})
+    logger.info("check passed", extra={"models": {n: s.version for n, s in plane.served.items()}})
     return 0
 
 

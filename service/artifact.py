@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import msgspec
+
 from service.contract import (
     CURRENT_FILE,
     MANIFEST_FILE,
@@ -27,6 +29,8 @@ from service.contract import (
     REQUIRED_FILES,
     REQUIRED_MANIFEST_KEYS,
     SCHEMA_VERSION,
+    FileEntry,
+    Manifest,
     is_safe_version_name,
     sha256_file,
 )
@@ -54,7 +58,7 @@ class Artifact:
     name: str
     version: str
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     onnx_bytes: bytes
     reference: dict[str, Any]
 
@@ -107,7 +111,7 @@ def _listed_path(model: str, version: str, version_dir: Path, name: str) -> Path
     return path
 
 
-def _read_manifest(model: str, version: str, version_dir: Path) -> dict[str, Any]:
+def _read_manifest(model: str, version: str, version_dir: Path) -> Manifest:
     path = version_dir / MANIFEST_FILE
     try:
         if path.is_symlink():
@@ -123,11 +127,11 @@ def _read_manifest(model: str, version: str, version_dir: Path) -> dict[str, Any
         raise ArtifactError(model, version, MANIFEST_FILE, f"unreadable manifest: {error}") from None
     if not isinstance(manifest, dict):
         raise ArtifactError(model, version, MANIFEST_FILE, "the manifest is not a JSON object")
-    _check_manifest(model, version, manifest)
-    return manifest
+    return _typed_manifest(model, version, manifest)
 
 
-def _check_manifest(model: str, version: str, manifest: dict[str, Any]) -> None:
+def _typed_manifest(model: str, version: str, manifest: dict[str, Any]) -> Manifest:
+    """The contract's Manifest, or an ArtifactError naming what is missing or out of bounds."""
     schema = manifest.get("schema_version")
     if not isinstance(schema, int) or isinstance(schema, bool):
         raise ArtifactError(model, version, MANIFEST_FILE, f"schema_version {schema!r} is not an integer")
@@ -153,30 +157,23 @@ def _check_manifest(model: str, version: str, manifest: dict[str, Any]) -> None:
             MANIFEST_FILE,
             f"the manifest describes {manifest['name']!r} version {manifest['version']!r}",
         )
-    files = manifest["files"]
-    if not isinstance(files, dict):
-        raise ArtifactError(model, version, MANIFEST_FILE, "'files' is not an object")
     for name in REQUIRED_FILES:
-        if name not in files:
+        if not isinstance(manifest["files"], dict) or name not in manifest["files"]:
             raise ArtifactError(model, version, name, "a required file is not listed in the manifest")
-    for name, entry in files.items():
-        if not (
-            isinstance(entry, dict)
-            and isinstance(entry.get("sha256"), str)
-            and len(entry["sha256"]) == 64
-            and isinstance(entry.get("bytes"), int)
-        ):
-            raise ArtifactError(model, version, name, "the manifest entry lacks a sha256 or a byte count")
+    try:
+        return msgspec.convert(manifest, Manifest)
+    except msgspec.ValidationError as error:
+        raise ArtifactError(model, version, MANIFEST_FILE, f"the manifest does not fit the contract: {error}") from None
 
 
-def _verify_file(model: str, version: str, name: str, path: Path, entry: dict[str, Any]) -> bytes | None:
+def _verify_file(model: str, version: str, name: str, path: Path, entry: FileEntry) -> bytes | None:
     """Check one listed file's size and sha256; return its bytes if it is one the service loads."""
     try:
         if not path.is_file():
             raise ArtifactError(model, version, name, "the file is missing")
         size = path.stat().st_size
-        if size != entry["bytes"]:
-            raise ArtifactError(model, version, name, f"size is {size} bytes but the manifest says {entry['bytes']}")
+        if size != entry.bytes:
+            raise ArtifactError(model, version, name, f"size is {size} bytes but the manifest says {entry.bytes}")
         if name in LOADED_FILES:
             data = path.read_bytes()
             digest = hashlib.sha256(data).hexdigest()
@@ -184,9 +181,9 @@ def _verify_file(model: str, version: str, name: str, path: Path, entry: dict[st
             data, digest = None, sha256_file(path)
     except OSError as error:
         raise ArtifactError(model, version, name, f"cannot read the file: {error}") from None
-    if digest != entry["sha256"].lower():
+    if digest != entry.sha256:
         raise ArtifactError(
-            model, version, name, f"sha256 is {digest} but the manifest says {entry['sha256']} (corrupt or altered)"
+            model, version, name, f"sha256 is {digest} but the manifest says {entry.sha256} (corrupt or altered)"
         )
     return data
 
@@ -197,7 +194,7 @@ def load_artifact(artifacts_dir: Path, model: str, pinned: str | None = None) ->
     version_dir = _version_dir(artifacts_dir, model, version)
     manifest = _read_manifest(model, version, version_dir)
     loaded: dict[str, bytes] = {}
-    for name, entry in manifest["files"].items():
+    for name, entry in manifest.files.items():
         data = _verify_file(model, version, name, _listed_path(model, version, version_dir, name), entry)
         if data is not None:
             loaded[name] = data

@@ -1,7 +1,9 @@
 """The artifact contract: the one thing training (the writer) and the service (the reader) share.
 
-Standard library only, so that `training` can import it without pulling in the service's
-dependencies, and the service can import it without torch.
+Standard library and msgspec only, so that `training` can import it without pulling in the service's
+dependencies, and the service can import it without torch. `Manifest` is the one typed description of
+a version: training builds one and encodes it, the service decodes `manifest.json` into one, and the
+bounds written here (a threshold within (0, 1], a sha256 of 64 hex digits, ...) are the only ones.
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from msgspec import UNSET, Meta, Struct, UnsetType, structs
 
 SCHEMA_VERSION = 1
 MODEL_NAMES = ("heart", "digits")
@@ -22,23 +26,6 @@ PREPROCESS_FILE = "preprocess.joblib"
 REFERENCE_FILE = "reference.json"
 REPORT_DIR = "report"
 
-REQUIRED_MANIFEST_KEYS = (
-    "schema_version",
-    "name",
-    "version",
-    "created_at",
-    "git_commit",
-    "seed",
-    "data",
-    "config",
-    "libraries",
-    "inputs",
-    "outputs",
-    "labels",
-    "threshold",
-    "metrics",
-    "files",
-)
 # Files every version must list in its manifest (the report adds more).
 REQUIRED_FILES = (ONNX_FILE, WEIGHTS_FILE, PREPROCESS_FILE, REFERENCE_FILE)
 
@@ -207,3 +194,88 @@ HEART_EXAMPLE: dict[str, Any] = {
     "ca": 0,
     "thal": "fixed",
 }
+
+
+# ---- the manifest, typed -------------------------------------------------------------------------
+
+Sha256 = Annotated[str, Meta(pattern="^[0-9a-f]{64}$", description="hex sha256")]
+
+
+class FileEntry(Struct, forbid_unknown_fields=True):
+    """One file of a version (path relative to the version directory, POSIX separators)."""
+
+    sha256: Sha256
+    bytes: Annotated[int, Meta(ge=0)]
+
+
+class TensorSpec(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """The ONNX graph's input or output: one float32 tensor whose first dimension is the batch (-1)."""
+
+    name: Annotated[str, Meta(min_length=1)]
+    # Required, not defaulted: omit_defaults would leave a default dtype out of the written manifest.
+    dtype: Literal["float32"]
+    shape: Annotated[list[int], Meta(min_length=1)]
+    encoding: str | None = None  # inputs: how API values become columns
+    meaning: str | None = None  # outputs: what the numbers are
+
+
+class PixelSpec(Struct, forbid_unknown_fields=True):
+    """An image model's input: `count` values of `side`×`side` pixels within minimum..maximum."""
+
+    count: int
+    minimum: float
+    maximum: float
+    side: int
+
+
+class ModelInputs(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    onnx: TensorSpec
+    features: list[dict[str, Any]] | None = None  # tabular models: FeatureSpec.to_manifest() per column
+    pixels: PixelSpec | None = None  # image models
+
+
+class ModelOutputs(Struct, forbid_unknown_fields=True):
+    onnx: TensorSpec
+
+
+class Threshold(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """The decision threshold (binary models) or minimum confidence (multiclass), and how it was chosen.
+
+    One set of bounds for every model: above 0 (a threshold of 0 would decide nothing) and at most 1
+    (a minimum confidence of 1 marks every answer not confident, which is a legitimate outcome)."""
+
+    value: Annotated[float, Meta(gt=0, le=1)]
+    rule: str
+    expected_cost_per_patient: float | None = None  # heart: the cost the chosen threshold minimises
+    coverage: float | None = None  # digits: the share of out-of-fold answers at or above it
+    # digits: null when no out-of-fold answer reached `value`; UNSET (left out) for models without it
+    accuracy_when_confident: float | UnsetType | None = UNSET
+
+
+class Manifest(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """`manifest.json`: what a version is, how it was made, how well it did, and every file's checksum."""
+
+    schema_version: int
+    name: Annotated[str, Meta(pattern="^[a-z][a-z0-9_]*$")]
+    version: Annotated[str, Meta(pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    created_at: str
+    git_commit: str | None
+    seed: int
+    data: dict[str, Any]
+    config: dict[str, Any]
+    libraries: dict[str, str]
+    inputs: ModelInputs
+    outputs: ModelOutputs
+    labels: Annotated[list[str], Meta(min_length=1)]
+    threshold: Threshold
+    metrics: dict[str, Any]
+    files: dict[str, FileEntry]
+    task: Literal["binary", "multiclass"] | None = None
+    architecture: dict[str, Any] | None = None
+    parity: dict[str, Any] | None = None
+    monitoring: dict[str, Any] | None = None
+    training: dict[str, Any] | None = None
+
+
+# The keys every manifest has (the rest are optional).
+REQUIRED_MANIFEST_KEYS = tuple(f.name for f in structs.fields(Manifest) if f.required)

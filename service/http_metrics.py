@@ -1,10 +1,10 @@
-"""Litestar's Prometheus HTTP metrics, recorded by the app's outermost ASGI layer.
+"""The HTTP request metrics, recorded by the app's outermost ASGI layer (service.asgi).
 
-The metrics are Litestar's own (`litestar.plugins.prometheus`: `litestar_requests_total`,
-`litestar_request_duration_seconds`, `litestar_requests_in_progress`, `litestar_requests_error_total`,
-with its labels method, path, status_code and app_name, created through `PrometheusMiddleware`'s getters
-and exposed by its `PrometheusController`). What differs is where they are recorded: not as route
-middleware but in `ServiceApp.__call__`, next to the request id and the access log. Why:
+They keep the names, labels and help texts of Litestar's Prometheus plugin (`litestar_requests_total`,
+`litestar_request_duration_seconds`, `litestar_requests_in_progress`, `litestar_requests_error_total`;
+labels method, path, status_code, app_name), so dashboards and rules written for Litestar work, and
+Litestar's `PrometheusController` exposes them. They are declared here with prometheus_client rather
+than through `PrometheusMiddleware`, because they are not recorded by that middleware:
 - cost: any route middleware makes Litestar add a second exception-handling layer to every route,
   and the middleware's own bypass checks and send wrapper ran on top; measured in-process, that was
   15 µs of a 30 µs liveness probe and of a ~85 µs single prediction;
@@ -19,40 +19,40 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusMiddleware
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from prometheus_client import Counter, Gauge, Histogram
 
-from service.metrics import CounterCell, HistogramCell
+from service.metrics import HTTP_LATENCY_BUCKETS, CounterCell, HistogramCell
 
+APP_NAME = "modelserve"
 UNMATCHED = "<unmatched>"
+EXCLUDED = frozenset({"/metrics"})  # route templates not measured: the scrapes themselves
 # Litestar's middleware labels in-flight requests with status 200 (the status is not known yet).
 IN_PROGRESS_STATUS = 200
+_LABELS = ("method", "path", "status_code", "app_name")
+
+REQUESTS = Counter("litestar_requests_total", "Total requests", _LABELS)
+DURATION = Histogram(
+    "litestar_request_duration_seconds", "Request duration, in seconds", _LABELS, buckets=HTTP_LATENCY_BUCKETS
+)
+IN_PROGRESS = Gauge(
+    "litestar_requests_in_progress", "Total requests currently in progress", _LABELS, multiprocess_mode="livesum"
+)
+ERRORS = Counter("litestar_requests_error_total", "Total errors in requests", _LABELS)
 
 
-async def _never_called(*_: Any) -> None:  # the middleware is used for its metrics, not as an ASGI app
-    raise RuntimeError("HttpMetrics is not an ASGI app")
+class HttpMetrics:
+    """The HTTP request metrics of one app, with the labelled children cached as cells."""
 
-
-class HttpMetrics(PrometheusMiddleware):
-    """Litestar's HTTP request metrics for one app, with the labelled children cached."""
-
-    def __init__(self, config: PrometheusConfig) -> None:
-        super().__init__(_never_called, config)
-        self.excluded = frozenset(config.exclude or ())  # route templates not measured (`/metrics`)
-        self._in_progress: dict[tuple[str, str], Any] = {}
+    def __init__(self) -> None:
+        self._in_progress: dict[tuple[str, str], CounterCell] = {}
         self._finished: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
 
-    def _labels(self, method: str, path: str, status: int) -> dict[str, str | int | float]:
-        return {"method": method, "path": path, "status_code": status, "app_name": self._config.app_name}
-
-    def in_progress(self, method: str, path: str) -> Any:
+    def in_progress(self, method: str, path: str) -> CounterCell:
         """The in-flight gauge child for this route (inc before, dec after the request)."""
         key = (method, path)
         child = self._in_progress.get(key)
         if child is None:
-            labels = self._labels(method, path, IN_PROGRESS_STATUS)
-            gauge = self.requests_in_progress(labels).labels(*labels.values())
-            child = self._in_progress[key] = CounterCell(gauge)
+            child = self._in_progress[key] = CounterCell(IN_PROGRESS.labels(method, path, IN_PROGRESS_STATUS, APP_NAME))
         return child
 
     def finished(self, method: str, path: str, status: int, seconds: float) -> None:
@@ -60,18 +60,12 @@ class HttpMetrics(PrometheusMiddleware):
         key = (method, path, status)
         children = self._finished.get(key)
         if children is None:
-            children = self._finished[key] = self._children(method, path, status)
+            labels = (method, path, status, APP_NAME)
+            errors = CounterCell(ERRORS.labels(*labels)) if status >= 500 else None
+            children = (CounterCell(REQUESTS.labels(*labels)), HistogramCell(DURATION.labels(*labels)), errors)
+            self._finished[key] = children
         count, latency, errors = children
         count.inc()
         latency.observe(seconds)
         if errors is not None:
             errors.inc()
-
-    def _children(self, method: str, path: str, status: int) -> tuple[Any, Any, Any]:
-        labels = self._labels(method, path, status)
-        values = list(labels.values())
-        errors = None
-        if status >= HTTP_500_INTERNAL_SERVER_ERROR:
-            errors = CounterCell(self.requests_error_count(labels).labels(*values))
-        count = CounterCell(self.request_count(labels).labels(*values))
-        return count, HistogramCell(self.request_time(labels).labels(*values)), errors

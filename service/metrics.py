@@ -77,6 +77,22 @@ MODEL_READY = Gauge(
 READY = Gauge("modelserve_ready", "1 if every live worker is ready", multiprocess_mode="livemin")
 
 
+class _Refusals(dict[tuple[str, str], Any]):
+    """(model, reason class) → the labelled counter child, looked up on first use."""
+
+    def __missing__(self, key: tuple[str, str]) -> Any:
+        child = self[key] = VALIDATION_FAILURES.labels(*key)
+        return child
+
+
+_REFUSALS = _Refusals()
+
+
+def count_refusal(model: str, reason: str) -> None:
+    """One request to `model` refused for `reason` (a service.errors reason class), from any protocol."""
+    _REFUSALS[model, reason].inc()
+
+
 class CounterCell:
     """`inc` on one labelled child without prometheus_client's per-call checks.
 

@@ -6,7 +6,7 @@ the content names another version, so all workers converge on the new version wi
 A version that fails verification is remembered, and retried only once `CURRENT` changes again (so
 a bad publish is counted once per worker, not every interval). Pinned models are never reloaded.
 
-In-flight requests keep the predictor they already hold (its micro-batcher still flushes), so they
+In-flight requests keep the served version they already hold (its micro-batcher still flushes), so they
 all complete; requests that arrive after the swap get the new one.
 """
 
@@ -20,9 +20,8 @@ import logging
 from dataclasses import dataclass
 
 from service.artifact import ArtifactError, resolve_version
-from service.contract import MODEL_NAMES
+from service.dataplane import DataPlane
 from service.metrics import RELOADS
-from service.registry import Registry, ServiceState, load_one
 
 logger = logging.getLogger("service.reload")
 UNREADABLE = "<unreadable CURRENT>"
@@ -40,41 +39,36 @@ class ReloadOutcome:
     reason: str | None = None
 
 
-async def reload_models(state: ServiceState, models: tuple[str, ...] = MODEL_NAMES) -> list[ReloadOutcome]:
+async def reload_models(plane: DataPlane, models: tuple[str, ...] | None = None) -> list[ReloadOutcome]:
     """Reload each model whose target version differs from the one served; failures keep the old one."""
-    async with state.reload_lock:  # one reload at a time per worker (admin route and poller)
-        outcomes = [await _reload_one(state, name) for name in models]
+    async with plane.reload_lock:  # one reload at a time per worker (admin route and poller)
+        outcomes = [await _reload_one(plane, name) for name in (plane.names if models is None else models)]
     if any(outcome.result == "reloaded" for outcome in outcomes):
         release_freed_memory()  # once for all the versions replaced
     return outcomes
 
 
-async def _reload_one(state: ServiceState, name: str) -> ReloadOutcome:
-    registry = state.registry
-    assert registry is not None, "reload before the models were loaded"
-    old = registry.predictors[name]
-    settings = state.settings
+async def _reload_one(plane: DataPlane, name: str) -> ReloadOutcome:
+    old = plane.get(name)
+    settings = plane.settings
     try:
         target = resolve_version(settings.artifacts_dir, name, settings.pinned_version(name))
         if target == old.version:
             return ReloadOutcome(name, "unchanged", old.version, target)
-        predictor, info = await load_one(settings, name)
+        served = await plane.load(name)
     except ArtifactError as error:
         RELOADS.labels(name, "failure").inc()
-        state.failed_targets[name] = error.version or UNREADABLE
+        plane.failed_targets[name] = error.version or UNREADABLE
         logger.error(
             f"reload failed, still serving {old.version}: {error}",
             extra={"model": name, "version": error.version, "file": error.file, "reason": error.reason},
         )
         return ReloadOutcome(name, "failed", old.version, error.version, error.file, error.reason)
-    current = state.registry or registry  # nothing else swaps while the lock is held
-    state.registry = Registry.of({**current.predictors, name: predictor}, {**current.models, name: info})
-    state.failed_targets.pop(name, None)
-    if old.metrics is not None:
-        old.metrics.retire()
+    plane.swap(name, served)
+    plane.failed_targets.pop(name, None)
     RELOADS.labels(name, "success").inc()
-    logger.info("model reloaded", extra={"model": name, "previous": old.version, "version": predictor.version})
-    return ReloadOutcome(name, "reloaded", old.version, predictor.version)
+    logger.info("model reloaded", extra={"model": name, "previous": old.version, "version": served.version})
+    return ReloadOutcome(name, "reloaded", old.version, served.version)
 
 
 def release_freed_memory() -> None:
@@ -84,30 +78,30 @@ def release_freed_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def _stale(state: ServiceState) -> tuple[str, ...]:
+def _stale(plane: DataPlane) -> tuple[str, ...]:
     """Models whose CURRENT names a version neither served nor already refused."""
-    registry, settings = state.registry, state.settings
-    if registry is None:
+    settings = plane.settings
+    if not plane.served:
         return ()
     stale = []
-    for name in MODEL_NAMES:
+    for name in plane.names:
         if settings.pinned_version(name) is not None:
             continue
         try:
             target = resolve_version(settings.artifacts_dir, name)
         except ArtifactError:
             target = UNREADABLE  # a reload reports it, once until it changes
-        if target != registry.predictors[name].version and target != state.failed_targets.get(name):
+        if target != plane.served[name].version and target != plane.failed_targets.get(name):
             stale.append(name)
     return tuple(stale)
 
 
-async def poll_current(state: ServiceState, interval: float) -> None:
+async def poll_current(plane: DataPlane, interval: float) -> None:
     """Reload whatever CURRENT changed to, every `interval` seconds, until cancelled."""
     while True:
         await asyncio.sleep(interval)
         try:
-            if stale := _stale(state):
-                await reload_models(state, stale)
+            if stale := _stale(plane):
+                await reload_models(plane, stale)
         except Exception as error:  # never let the poller die silently; the next round retries
             logger.error("reload poll failed", extra={"error_type": type(error).__name__})

@@ -23,32 +23,33 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
-from service.contract import MODEL_NAMES
 from service.metrics import set_ready
 
 if TYPE_CHECKING:
-    from service.registry import ServiceState
+    from service.dataplane import DataPlane
 
 logger = logging.getLogger("service.shutdown")
-_watched: list[weakref.ref[ServiceState]] = []
+_watched: list[weakref.ref[DataPlane]] = []
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 
 
-def watch(state: ServiceState) -> None:
+def watch(plane: DataPlane) -> None:
     """Let a shutdown signal turn this app's readiness false."""
-    _watched.append(weakref.ref(state))
+    _watched.append(weakref.ref(plane))
 
 
 def begin_drain() -> None:
     """Readiness false in every app of this process: /health/ready answers 503 from now on."""
+    names: set[str] = set()
     for ref in _watched:
-        if (state := ref()) is not None:
-            state.ready = False
-    set_ready(MODEL_NAMES, False)
+        if (plane := ref()) is not None:
+            plane.ready = False
+            names.update(plane.names)
+    set_ready(sorted(names), False)
     logger.info("draining: not ready, finishing the requests in flight")
 
 
-def drain_granian_worker_on_sigterm(state: ServiceState, delay: float) -> bool:
+def drain_granian_worker_on_sigterm(plane: DataPlane, delay: float) -> bool:
     """In a granian worker: on SIGTERM, drain for `delay` seconds before granian stops serving.
 
     granian's own SIGTERM handling closes the listener and every idle keep-alive connection at once.
@@ -71,7 +72,7 @@ def drain_granian_worker_on_sigterm(state: ServiceState, delay: float) -> bool:
             return
         stopping = True
         begin_drain()
-        state.closing = True
+        plane.closing = True
         loop.call_later(delay, os.kill, os.getpid(), signal.SIGINT)
 
     try:

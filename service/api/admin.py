@@ -19,10 +19,10 @@ from litestar import Request, Response, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 
-from service.errors import JSON, ApiError
-from service.registry import ServiceState
+from service.api.docs import JSON, example
+from service.dataplane import DataPlane
+from service.errors import ServiceError
 from service.reload import ReloadOutcome, reload_models
-from service.routes.docs import example
 from service.schemas import ErrorBody, ReloadAnswer
 
 _UNCHANGED = {"model": "heart", "result": "unchanged", "previous": "20261122T033459Z-1eaa01b9"}
@@ -45,10 +45,10 @@ def _authorised(request: Request, token: bytes) -> bool:
     return same and scheme.lower() == "bearer"
 
 
-def admin_routes(state: ServiceState) -> list[HTTPRouteHandler]:
-    if state.settings.admin_token is None:
+def admin_routes(plane: DataPlane) -> list[HTTPRouteHandler]:
+    if plane.settings.admin_token is None:
         return []
-    token = state.settings.admin_token.get_secret_value().encode("utf-8")
+    token = plane.settings.admin_token.get_secret_value().encode("utf-8")
 
     @post(
         "/admin/reload",
@@ -60,13 +60,13 @@ def admin_routes(state: ServiceState) -> list[HTTPRouteHandler]:
     )
     async def reload(request: Request) -> Response[bytes]:
         if not _authorised(request, token):
-            error = ApiError(401, "unauthorized", "send Authorization: Bearer <SERVICE_ADMIN_TOKEN>")
-            return Response(error.body(), status_code=401, media_type=JSON, headers={"WWW-Authenticate": "Bearer"})
-        outcomes = await reload_models(state)
+            error = ServiceError(401, "unauthorized", "send Authorization: Bearer <SERVICE_ADMIN_TOKEN>")
+            return Response(error.rest_body(), status_code=401, media_type=JSON, headers={"WWW-Authenticate": "Bearer"})
+        outcomes = await reload_models(plane)
         failed = [o for o in outcomes if o.result == "failed"]
         if failed:
             fields = [(o.model, _refusal(o)) for o in failed]
-            raise ApiError(
+            raise ServiceError(
                 409, "reload_failed", f"{len(failed)} model(s) refused; the old versions keep serving", fields
             )
         return Response(msgspec.json.encode({"models": outcomes}), media_type=JSON)

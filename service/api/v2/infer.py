@@ -1,26 +1,27 @@
-"""One inference request end to end: JSON bytes → envelope → parameters → matrix → predictor → JSON bytes.
+"""One inference request end to end: JSON bytes → envelope → tensors → the model's matrix → data plane → JSON.
 
-The matrix goes through the predictor's `predict_matrix`, the call /predict/<model>/batch makes, so the
-numbers are the same and the model metrics (labels, probabilities, inference time, batch rows, missing
-fields) count V2 requests too. Binary tensor data (Triton's extension) is not supported: an input
-that carries it is refused; an output asked for in binary is answered as JSON, which clients read the
-same way (an output without `binary_data_size` is JSON).
+The envelope, the tensors' datatypes and shapes are the protocol's, checked here against the model's
+declared inputs (`Model.tensor_inputs`); the values are the model's to judge (`Model.tensor_matrix`).
+The matrix goes through the data plane's `predict_matrix`, the call /predict/<route>/batch makes, so
+the numbers are the same and the model metrics count V2 requests too.
+
+Binary tensor data (Triton's extension) is not supported: an input that carries it is refused; an
+output asked for in binary is answered as JSON, which clients read the same way (an output without
+`binary_data_size` is JSON).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from types import ModuleType
 from typing import Any
 
 import msgspec
 import numpy as np
 
-from service.v2 import digits, heart
-from service.v2.errors import bad_request
-from service.v2.schemas import InferenceResponse, Parameters, ResponseOutput, WireRequest
+from service.api.v2.errors import bad_request
+from service.api.v2.schemas import InferenceResponse, Parameters, ResponseOutput, WireInput, WireRequest
+from service.api.v2.tensors import batch_size, by_name, check_shape, decode
+from service.dataplane import Served
 
-MODELS: dict[str, ModuleType] = {"heart": heart, "digits": digits}
 # Flags clients send for Triton's binary extension; answering JSON instead is what they can read.
 _BINARY_OUTPUT_FLAGS = {"binary_data_output", "binary_data"}
 _decode_request = msgspec.json.Decoder(WireRequest).decode
@@ -81,19 +82,37 @@ def _requested(request: WireRequest, known: list[str]) -> list[str]:
     return names
 
 
-def infer(model: str, predictor: Any, body: bytes, max_batch: int) -> bytes:
-    """The response's JSON for one request to `model` (raises V2Error for anything the model cannot take)."""
-    spec = MODELS[model]
+def input_arrays(model: Any, inputs: list[WireInput], max_batch: int) -> tuple[dict[str, np.ndarray], int]:
+    """The inputs by name, each checked against the model's declared datatypes and shapes and decoded
+    (float64 with NaN for null, or objects for BYTES), and the batch size they agree on."""
+    specs = {spec.name: spec for spec in model.tensor_inputs}
+    required = [spec.name for spec in model.tensor_inputs if spec.required]
+    tensors = by_name(inputs, list(specs), required)
+    rows = {name: check_shape(tensor, specs[name].tails) for name, tensor in tensors.items()}
+    size = batch_size(tensors, rows, max_batch)
+    return {name: decode(tensor, specs[name].datatypes) for name, tensor in tensors.items()}, size
+
+
+def infer(name: str, served: Served, body: bytes, max_batch: int) -> bytes:
+    """The response's JSON for one request (raises ServiceError for anything the model cannot take)."""
+    model = served.model
     request = _envelope(body)
-    threshold = _threshold(request.parameters, spec.ACCEPTS_THRESHOLD, model)
+    threshold = _threshold(request.parameters, model.overridable_threshold, name)
     _check_input_parameters(request)
-    names = _requested(request, [output.name for output in spec.OUTPUTS])
-    matrix: np.ndarray = spec.to_matrix(request.inputs, max_batch)
-    built: dict[str, Callable[[], ResponseOutput]] = spec.outputs(predictor, matrix, threshold)
+    datatypes = {output.name: output.datatype for output in model.tensor_outputs}
+    names = _requested(request, list(datatypes))
+    arrays, rows = input_arrays(model, request.inputs, max_batch)
+    matrix = model.tensor_matrix(arrays, rows)
+    outputs, decisions = served.predict_matrix(matrix, model.threshold if threshold is None else threshold)
+    built = model.output_tensors(outputs, decisions)
     response = InferenceResponse(
-        model_name=model,
-        model_version=predictor.version,
-        outputs=[built[name]() for name in names],
+        model_name=name,
+        model_version=served.version,
+        outputs=[_output(output, datatypes[output], *built[output]()) for output in names],
         id=request.id,
     )
     return _encode(response)
+
+
+def _output(name: str, datatype: str, shape: list[int], data: list[Any]) -> ResponseOutput:
+    return ResponseOutput(name=name, shape=shape, datatype=datatype, data=data)

@@ -8,46 +8,11 @@ from typing import Any
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Operation
 
-from service.contract import HEART_EXAMPLE, HEART_FEATURES, MODEL_NAMES
-from service.routes.docs import EXAMPLE_VERSION, ZERO_PIXELS, example
-from service.v2.schemas import V2ErrorBody
+from service.api.docs import example
+from service.api.v2.schemas import V2ErrorBody
 
-_NUMERIC_TYPE = {True: "BYTES", False: "FP32"}
-HEART_INFER_EXAMPLES = [
-    example(
-        "the tutorial's patient, with a lower threshold",
-        {
-            "id": "patient-1",
-            "parameters": {"threshold": 0.3},
-            "inputs": [
-                {
-                    "name": spec.name,
-                    "shape": [1, 1],
-                    "datatype": _NUMERIC_TYPE[isinstance(HEART_EXAMPLE[spec.name], str)],
-                    "data": [HEART_EXAMPLE[spec.name]],
-                }
-                for spec in HEART_FEATURES
-            ],
-            "outputs": [{"name": "probability"}, {"name": "label"}],
-        },
-    ),
-    example(
-        "two patients, `ca` left out (missing for both), one `chol` null (missing)",
-        {
-            "inputs": [
-                {"name": "age", "shape": [2, 1], "datatype": "INT64", "data": [[61], [45]]},
-                {"name": "sex", "shape": [2, 1], "datatype": "INT64", "data": [[1], [0]]},
-                {"name": "chol", "shape": [2], "datatype": "FP32", "data": [233.0, None]},
-                {"name": "thal", "shape": [2, 1], "datatype": "BYTES", "data": ["fixed", None]},
-            ]
-        },
-    ),
-]
-DIGITS_INFER_EXAMPLES = [
-    example(
-        "one 8×8 digit", {"inputs": [{"name": "pixels", "shape": [1, 64], "datatype": "FP32", "data": ZERO_PIXELS}]}
-    )
-]
+EXAMPLE_VERSION = "20261122T033459Z-1eaa01b9"
+
 INFER_RESPONSE = {
     "model_name": "heart",
     "model_version": EXAMPLE_VERSION,
@@ -98,13 +63,34 @@ def empty(status: int, description: str) -> dict[int, ResponseSpec]:
     return {status: ResponseSpec(None, description=description)}
 
 
-@dataclass
-class ModelOperation(Operation):
-    """An operation whose `name` path parameter is documented with the model names as examples, so that
-    a reader (or a fuzzer's examples phase) reaches a real model and not only the 404."""
+def model_operation(names: tuple[str, ...]) -> type[Operation]:
+    """An operation class whose `name` path parameter is documented with the served models' names as
+    examples, so that a reader (or a fuzzer's examples phase) reaches a real model and not only the 404."""
 
-    def __post_init__(self) -> None:
-        for parameter in self.parameters or []:
-            if parameter.name == "name" and parameter.param_in == "path":
-                parameter.description = "the model: " + " or ".join(MODEL_NAMES)
-                parameter.examples = {name: example(f"the {name} model", name) for name in MODEL_NAMES}
+    @dataclass
+    class ModelOperation(Operation):
+        def __post_init__(self) -> None:
+            for parameter in self.parameters or []:
+                if parameter.name == "name" and parameter.param_in == "path":
+                    parameter.description = "the model: " + " or ".join(names)
+                    parameter.examples = {name: example(f"the {name} model", name) for name in names}
+
+    return ModelOperation
+
+
+def infer_description(model_classes: dict[str, Any]) -> str:
+    """What each served model takes, from its declared tensors."""
+    lines = [
+        "Tensors as in the model's metadata (shape [N, ...]); `null` in `data`, or an optional input left out, "
+        "is a missing value; `outputs` picks the outputs returned."
+    ]
+    for name, model_class in model_classes.items():
+        inputs = ", ".join(
+            f"`{t.name}` {'/'.join(t.datatypes)}{'' if t.required else ' (optional)'}"
+            for t in model_class.tensor_inputs
+        )
+        threshold = (
+            "; `parameters.threshold` overrides the decision threshold" if model_class.overridable_threshold else ""
+        )
+        lines.append(f"{name}: {inputs}{threshold}.")
+    return "\n\n".join(lines)

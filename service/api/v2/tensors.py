@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import msgspec
 import numpy as np
 
-from service.v2.errors import bad_request
-from service.v2.schemas import WireInput
+from service.api.v2.errors import bad_request
+from service.api.v2.schemas import WireInput
 
 _Number = float | None
 _Integer = int | None
@@ -27,7 +27,6 @@ _DECODERS = {
     "INT64": msgspec.json.Decoder(list[_Integer | list[_Integer | list[_Integer]]]),
     "BYTES": msgspec.json.Decoder(list[_Text | list[_Text | list[_Text]]]),
 }
-NUMERIC = ("FP32", "FP64", "INT64")
 
 
 def _msgspec_reason(error: msgspec.DecodeError) -> str:
@@ -79,18 +78,6 @@ def decode(tensor: WireInput, datatypes: Sequence[str]) -> np.ndarray:
         f"input {tensor.name!r}: data hold {array.size} values{nested}, but shape {list(shape)} needs {expected}",
         "size",
     )
-
-
-def show(value: object) -> str:
-    """A value as the client wrote it: 3 rather than 3.0 for whole numbers."""
-    if isinstance(value, float):  # numpy's float64 too, which would print as np.float64(...)
-        return str(int(value)) if value.is_integer() else repr(float(value))
-    return repr(value)
-
-
-def first(mask: np.ndarray) -> int:
-    """The index of the first True in a 1-D mask (the caller checked that there is one)."""
-    return int(np.argmax(mask))
 
 
 def by_name(inputs: list[WireInput], known: Sequence[str], required: Sequence[str]) -> dict[str, WireInput]:

@@ -20,47 +20,9 @@ from litestar.openapi.spec import Example, Operation, Parameter, Schema
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import Body
 
-from service.contract import HEART_EXAMPLE
 from service.schemas import ErrorBody
 
-# sklearn's first digit (a 0) and the same digit drawn dark on light as an image.
-ZERO_PIXELS = [0, 0, 5, 13, 9, 1, 0, 0, 0, 0, 13, 15, 10, 15, 5, 0, 0, 3, 15, 2, 0, 11, 8, 0, 0, 4, 12, 0, 0, 8,
-               8, 0, 0, 5, 8, 0, 0, 9, 8, 0, 0, 4, 11, 0, 1, 12, 7, 0, 0, 2, 14, 5, 10, 12, 0, 0, 0, 0, 6, 13, 10,
-               0, 0, 0]  # fmt: skip
-ZERO_IMAGE = [[255 - v * 15 for v in ZERO_PIXELS[row * 8 : row * 8 + 8]] for row in range(8)]
-EXAMPLE_VERSION = "20261122T033459Z-1eaa01b9"
-
-HEART_RESPONSE = {
-    "probability": 0.7344,
-    "threshold": 0.36,
-    "prediction": 1,
-    "label": "disease",
-    "missing": [],
-    "version": EXAMPLE_VERSION,
-}
-HEART_BATCH_RESPONSE = {
-    "predictions": [
-        {"probability": 0.7344, "prediction": 1, "label": "disease", "missing": []},
-        {"probability": 0.1021, "prediction": 0, "label": "no disease", "missing": ["ca", "thal"]},
-    ],
-    "version": EXAMPLE_VERSION,
-    "threshold": 0.36,
-}
-_DIGIT_PROBABILITIES = [0.9991, 0.0, 0.0001, 0.0, 0.0002, 0.0001, 0.0003, 0.0, 0.0001, 0.0001]
-DIGIT_RESPONSE = {
-    "digit": 0,
-    "probability": 0.9991,
-    "probabilities": _DIGIT_PROBABILITIES,
-    "threshold": 0.89,
-    "confident": True,
-    "version": "20261122T033533Z-9f9911a2",
-}
-DIGIT_BATCH_RESPONSE = {
-    "predictions": [{"digit": 0, "probability": 0.9991, "probabilities": _DIGIT_PROBABILITIES, "confident": True}],
-    "version": "20261122T033533Z-9f9911a2",
-    "threshold": 0.89,
-}
-_PARTIAL_PATIENT = {**HEART_EXAMPLE, "ca": None, "thal": None}
+JSON = "application/json"
 
 ERROR_EXAMPLES = {
     400: ("malformed_json", "the body is not valid JSON: JSON is malformed: invalid character (byte 8)", []),
@@ -80,25 +42,12 @@ def example(summary: str, value: Any) -> Example:
     return Example(summary=summary, value=value)
 
 
-HEART_REQUEST_EXAMPLES = [
-    example("the tutorial's patient", HEART_EXAMPLE),
-    example("a record without ca and thal", _PARTIAL_PATIENT),
-]
-HEART_BATCH_EXAMPLES = [example("two patients", {"instances": [HEART_EXAMPLE, _PARTIAL_PATIENT]})]
-DIGIT_REQUEST_EXAMPLES = [
-    example("8×8 ink counts (sklearn digits)", {"pixels": ZERO_PIXELS}),
-    example("a grey image, dark ink on light", {"image": ZERO_IMAGE}),
-]
-DIGIT_BATCH_EXAMPLES = [example("one digit", {"instances": [{"pixels": ZERO_PIXELS}]})]
+def examples(values: dict[str, Any]) -> list[Example]:
+    """OpenAPI examples from summary → value."""
+    return [example(summary, value) for summary, value in values.items()]
 
 
-# `image` and `pixels` may each be null or absent, but exactly one of them must be an array.
-_EXACTLY_ONE_DIGIT_FORM = [
-    {"required": [name], "properties": {name: {"type": "array"}}} for name in ("pixels", "image")
-]
-
-
-def exact_request_schema(body_type: type) -> dict[str, Any]:
+def exact_request_schema(body_type: type, one_of: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The request body's constraints as msgspec enforces them, for Litestar's `schema_extra`.
 
     Litestar's own schema for a Struct drops what the decoder checks inside arrays (the range of
@@ -115,19 +64,21 @@ def exact_request_schema(body_type: type) -> dict[str, Any]:
         "properties": exact["properties"],
         "additional_properties": exact.get("additionalProperties", True),
     }
-    if body_type.__name__ == "DigitInput":
-        extra["one_of"] = _EXACTLY_ONE_DIGIT_FORM
+    if one_of:
+        extra["one_of"] = one_of
     return extra
 
 
-def body_documentation(body_type: type, examples: list[Example], description: str) -> dict[str, Provide]:
+def body_documentation(
+    body_type: type, examples: list[Example], description: str, one_of: list[dict[str, Any]] | None = None
+) -> dict[str, Provide]:
     """A dependency that exists only so that OpenAPI shows `body_type` as the request body."""
 
     def document_body(data: Any) -> None:
         return None
 
     # Set by hand: with postponed annotations a local type could not be resolved from a string.
-    body = Body(description=description, examples=examples, schema_extra=exact_request_schema(body_type))
+    body = Body(description=description, examples=examples, schema_extra=exact_request_schema(body_type, one_of))
     document_body.__annotations__ = {"data": Annotated[body_type, body], "return": None}
 
     return {"documented_body": Provide(document_body, sync_to_thread=False)}

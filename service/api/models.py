@@ -1,17 +1,18 @@
-"""GET /models and GET /models/{name}: what is loaded, from descriptions encoded once at start-up."""
+"""GET /models and GET /models/{name}: what is loaded, from the data plane's descriptions."""
 
 from __future__ import annotations
 
-from litestar import get
+import msgspec
+from litestar import Response, get
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 
-from service.errors import ApiError
-from service.registry import ServiceState
-from service.routes.body import JsonBody
-from service.routes.docs import responses
+from service.api.docs import JSON, responses
+from service.dataplane import DataPlane
+from service.errors import ServiceError, not_ready
 from service.schemas import ModelInfo, ModelList
 
+_encode = msgspec.json.Encoder().encode
 _MODEL_EXAMPLE = {
     "name": "heart",
     "version": "20261122T033459Z-1eaa01b9",
@@ -25,11 +26,11 @@ _MODEL_EXAMPLE = {
 }
 
 
-def models_routes(state: ServiceState) -> list[HTTPRouteHandler]:
-    def registry_bytes() -> tuple[bytes, dict[str, bytes]]:
-        if state.registry is None:
-            raise ApiError(503, "not_ready", "the models are not loaded yet")
-        return state.registry.listing, state.registry.infos
+def models_routes(plane: DataPlane) -> list[HTTPRouteHandler]:
+    def infos() -> dict[str, ModelInfo]:
+        if not plane.served:
+            raise not_ready()
+        return {name: served.info for name, served in plane.served.items() if served.info is not None}
 
     @get(
         "/models",
@@ -38,8 +39,8 @@ def models_routes(state: ServiceState) -> list[HTTPRouteHandler]:
         sync_to_thread=False,
         responses=responses(ModelList, {"models": [_MODEL_EXAMPLE]}, errors=(503,)),
     )
-    def list_models() -> JsonBody:
-        return JsonBody(registry_bytes()[0])
+    def list_models() -> Response[bytes]:
+        return Response(_encode(ModelList(models=list(infos().values()))), media_type=JSON)
 
     @get(
         "/models/{name:str}",
@@ -50,11 +51,11 @@ def models_routes(state: ServiceState) -> list[HTTPRouteHandler]:
         # path parameter unless the route says otherwise.
         responses=responses(ModelInfo, _MODEL_EXAMPLE, errors=(400, 404, 503)),
     )
-    def model_info(name: FromPath[str]) -> JsonBody:
-        infos = registry_bytes()[1]
-        if name not in infos:
-            known = ", ".join(infos)
-            raise ApiError(404, "model_not_found", f"no model named {name[:64]!r}; loaded: {known}")
-        return JsonBody(infos[name])
+    def model_info(name: FromPath[str]) -> Response[bytes]:
+        loaded = infos()
+        if name not in loaded:
+            known = ", ".join(loaded)
+            raise ServiceError(404, "model_not_found", f"no model named {name[:64]!r}; loaded: {known}")
+        return Response(_encode(loaded[name]), media_type=JSON)
 
     return [list_models, model_info]

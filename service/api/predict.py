@@ -1,0 +1,140 @@
+"""POST /predict/<route> and /predict/<route>/batch for every served model: JSON ↔ data-plane calls.
+
+An endpoint checks the content type and the query (`?threshold=` where the model allows it), reads the
+body under the limit, decodes it with the model's own request schema (msgspec, strict: a string is not
+a number), and hands rows or a matrix to the data plane; the model builds the answer, encoded here.
+Refusals are counted in modelserve_validation_failures_total by the reason their ServiceError carries.
+
+The endpoints answer through service.asgi's fast path; each route is also declared as a Litestar
+handler (routing of other spellings such as a trailing slash, and OpenAPI) that calls the same endpoint.
+Handlers read their bodies by hand rather than declaring a `data` parameter, because Litestar's body
+path converts loosely (`strict=False`: "45" would become 45) and answers every decoding problem with the
+same 400; reading here keeps 400 (not JSON) apart from 422 (JSON of the wrong shape).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, post
+from litestar.handlers import HTTPRouteHandler
+from litestar.types import Receive, Scope
+from msgspec import Meta
+
+from service.api.body import check_json_content_type, not_utf8, parse_query, read_body
+from service.api.docs import JSON, ThresholdOperation, body_documentation, examples, responses
+from service.dataplane import DataPlane
+from service.errors import NOT_COUNTED, ServiceError, from_decode_error
+from service.metrics import count_refusal
+
+_encode = msgspec.json.Encoder().encode
+
+
+@lru_cache(maxsize=16)
+def batch_type(item: type[msgspec.Struct], route: str, max_batch: int) -> type[msgspec.Struct]:
+    """`{"instances": [item, ...]}` with 1..max_batch items (the limit is a setting, hence a factory)."""
+    instances = Annotated[list[item], Meta(min_length=1, max_length=max_batch)]  # type: ignore[valid-type]
+    name = f"{route.title()}Batch"
+    return msgspec.defstruct(name, [("instances", instances)], forbid_unknown_fields=True, module=__name__)
+
+
+class PredictEndpoint:
+    """One prediction route of one model: `await endpoint(scope, receive)` → the answer's JSON bytes."""
+
+    __slots__ = ("batch", "decode", "limit", "model", "plane", "schema", "threshold_allowed")
+
+    def __init__(self, plane: DataPlane, model: str, model_class: Any, *, batch: bool) -> None:
+        self.plane, self.model, self.batch = plane, model, batch
+        self.limit = plane.settings.max_body_bytes
+        self.threshold_allowed = model_class.overridable_threshold
+        self.schema = (
+            batch_type(model_class.request, model_class.route, plane.settings.max_batch)
+            if batch
+            else (model_class.request)
+        )
+        self.decode = msgspec.json.Decoder(self.schema).decode
+
+    async def __call__(self, scope: Scope, receive: Receive) -> bytes:
+        try:
+            return await self._answer(scope, receive)
+        except ServiceError as error:
+            if error.reason != NOT_COUNTED:
+                count_refusal(self.model, error.reason)
+            raise
+
+    async def _answer(self, scope: Scope, receive: Receive) -> bytes:
+        check_json_content_type(scope["headers"])
+        threshold = parse_query(scope["query_string"], self.threshold_allowed)
+        body = await read_body(scope, receive, self.limit)
+        served = self.plane.get(self.model)
+        model = served.model
+        try:
+            request = self.decode(body)
+        except msgspec.DecodeError as error:
+            raise from_decode_error(error, body, model.choices) from None
+        except UnicodeDecodeError:  # not a DecodeError: a string or key that is not UTF-8
+            raise not_utf8() from None
+        if threshold is None:
+            threshold = model.threshold
+        if self.batch:
+            matrix = model.matrix(request.instances)
+            outputs, decisions = served.predict_matrix(matrix, threshold)
+            return _encode(model.answer_batch(outputs, decisions, matrix, threshold))
+        row = model.row(request, "")
+        output, decision = await served.predict_one(row, threshold)
+        return _encode(model.answer(output, decision, row, threshold))
+
+
+def predict_endpoints(plane: DataPlane, model_classes: dict[str, Any]) -> dict[str, PredictEndpoint]:
+    """Route path → its endpoint, for every served model."""
+    endpoints = {}
+    for name, model_class in model_classes.items():
+        path = f"/predict/{model_class.route}"
+        endpoints[path] = PredictEndpoint(plane, name, model_class, batch=False)
+        endpoints[f"{path}/batch"] = PredictEndpoint(plane, name, model_class, batch=True)
+    return endpoints
+
+
+def _handler(endpoint: PredictEndpoint) -> Any:
+    async def handle(request: Request) -> Response[bytes]:
+        return Response(await endpoint(request.scope, request.receive), media_type=JSON)
+
+    return handle
+
+
+def predict_routes(endpoints: dict[str, PredictEndpoint], model_classes: dict[str, Any]) -> list[HTTPRouteHandler]:
+    """The prediction routes as Litestar handlers (routing, OpenAPI), answered by `endpoints`."""
+    common: dict[str, Any] = {"status_code": 200, "tags": ["predict"]}
+    handlers = []
+    for model_class in model_classes.values():
+        docs, path = model_class.docs, f"/predict/{model_class.route}"
+        threshold = {"operation_class": ThresholdOperation} if model_class.overridable_threshold else {}
+        one, many = endpoints[path], endpoints[f"{path}/batch"]
+        max_batch = one.plane.settings.max_batch
+        handlers += [
+            post(
+                path,
+                summary=f"{docs.summary}: one instance",
+                description=docs.description,
+                dependencies=body_documentation(one.schema, examples(docs.requests), "one instance", docs.one_of),
+                responses=responses(model_class.response, docs.response),
+                **threshold,
+                **common,
+            )(_handler(one)),
+            post(
+                f"{path}/batch",
+                summary=f"{docs.summary}: up to MAX_BATCH instances",
+                description=docs.batch_description,
+                dependencies=body_documentation(
+                    many.schema,
+                    examples({"a batch": {"instances": list(docs.requests.values())}}),
+                    f"1 to {max_batch} instances",
+                ),
+                responses=responses(model_class.batch_response, docs.batch_response),
+                **threshold,
+                **common,
+            )(_handler(many)),
+        ]
+    return handlers

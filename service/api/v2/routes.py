@@ -1,0 +1,213 @@
+"""The Open Inference Protocol's REST routes under /v2, with the protocol's error shape (service.api.v2.errors).
+
+Health and readiness follow the same state as /health/ready; as the protocol says, the status is the
+answer (200 true, 400 false) and the body is empty. `infer` reads its body by hand, like the /predict
+routes (service.api.predict says why), and hands the request to service.api.v2.infer.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, Router, get, post
+from litestar.params import FromPath
+
+from service.api.body import check_json_content_type, not_utf8, read_body
+from service.api.docs import JSON, body_documentation, examples
+from service.api.v2.docs import (
+    INFER_RESPONSE,
+    MODEL_METADATA,
+    empty,
+    error_responses,
+    infer_description,
+    model_operation,
+    success,
+)
+from service.api.v2.errors import V2_EXCEPTION_HANDLERS, bad_request
+from service.api.v2.infer import infer
+from service.api.v2.schemas import InferenceRequest, InferenceResponse, ModelMetadata, ServerMetadata, TensorMetadata
+from service.dataplane import DataPlane, Served
+from service.errors import NOT_COUNTED, ServiceError
+from service.metrics import count_refusal
+
+PLATFORM = "onnxruntime_onnx"  # Triton's name for a model run by onnxruntime
+_BINARY_HEADER = b"inference-header-content-length"  # Triton's binary tensor extension
+_encode = msgspec.json.Encoder().encode
+
+
+def _server_version() -> str:
+    try:
+        return version("modelserve")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+SERVER = _encode(ServerMetadata(name="modelserve", version=_server_version(), extensions=[]))
+
+
+def _served(plane: DataPlane, name: str, wanted: str | None) -> Served:
+    """The served model `name` (at version `wanted`, if given); 404 naming what is there instead."""
+    if name not in plane.names:
+        raise ServiceError(404, "not_found", f"unknown model {name[:64]!r}: this server has {', '.join(plane.names)}")
+    served = plane.get(name)
+    if wanted is not None and wanted != served.version:
+        raise ServiceError(
+            404, "not_found", f"model {name!r} has no version {wanted[:64]!r}: it serves {served.version}"
+        )
+    return served
+
+
+def _status(status: int) -> Response[bytes]:
+    """A health answer: the status is the answer, the body empty (as the protocol says)."""
+    return Response(b"", status_code=status, media_type=None)
+
+
+def _readiness(plane: DataPlane, name: str, wanted: str | None) -> Response[bytes]:
+    """200 when the model (at that version) is served, 400 while the service is not ready; an unknown
+    model or version is a 404 either way."""
+    if name not in plane.names:
+        _served(plane, name, wanted)  # raises the 404
+    if not plane.ready or not plane.served:
+        return _status(400)
+    _served(plane, name, wanted)
+    return _status(200)
+
+
+def _metadata(name: str, served: Served) -> Response[bytes]:
+    model = served.model
+    metadata = ModelMetadata(
+        name=name,
+        versions=[served.version],
+        platform=PLATFORM,
+        inputs=[
+            TensorMetadata(name=t.name, datatype=t.datatypes[0], shape=[-1, *t.tails[0]]) for t in model.tensor_inputs
+        ],
+        outputs=[TensorMetadata(name=t.name, datatype=t.datatype, shape=[-1, *t.tail]) for t in model.tensor_outputs],
+    )
+    return Response(_encode(metadata), media_type=JSON)
+
+
+def _check_content_type(headers: list[tuple[bytes, bytes]]) -> None:
+    """JSON, or no Content-Type at all (tritonclient sends none); binary tensor data are refused."""
+    names = {name for name, _ in headers}
+    if _BINARY_HEADER in names:
+        raise bad_request("binary tensor data (Inference-Header-Content-Length) are not supported; send JSON")
+    if b"content-type" in names:
+        check_json_content_type(headers)
+
+
+class InferEndpoint:
+    """POST .../infer: the body read under the limit, the answer as JSON, refusals counted."""
+
+    def __init__(self, plane: DataPlane) -> None:
+        self.plane = plane
+        self.limit = plane.settings.max_body_bytes
+        self.max_batch = plane.settings.max_batch
+
+    async def __call__(self, request: Request, name: str, wanted: str | None) -> Response[bytes]:
+        try:
+            served = _served(self.plane, name, wanted)
+            _check_content_type(request.scope["headers"])
+            body = await read_body(request.scope, request.receive, self.limit)
+            try:
+                answer = infer(name, served, body, self.max_batch)
+            except UnicodeDecodeError:  # msgspec's error for a string that is not UTF-8: not JSON (RFC 8259 §8.1)
+                raise not_utf8() from None
+        except ServiceError as error:
+            if error.reason != NOT_COUNTED and name in self.plane.names:
+                count_refusal(name, error.reason)
+            raise
+        return Response(answer, media_type=JSON)
+
+
+def v2_router(plane: DataPlane, model_classes: dict[str, Any]) -> Router:
+    """Every V2 route, bound to this data plane, answering errors in the protocol's shape."""
+    common: dict[str, Any] = {"tags": ["inference protocol (V2)"], "sync_to_thread": False}
+    per_model: dict[str, Any] = {"operation_class": model_operation(plane.names), **common}
+    lookup_errors = error_responses(400, 404, 503)
+
+    @get(
+        "/",
+        summary="Server metadata",
+        responses=success(ServerMetadata, msgspec.json.decode(SERVER), "server"),
+        **common,
+    )
+    def server() -> Response[bytes]:
+        return Response(SERVER, media_type=JSON)
+
+    @get("/health/live", summary="Liveness (status only, empty body)", responses=empty(200, "live"), **common)
+    def live() -> Response[bytes]:
+        return _status(200)
+
+    @get(
+        "/health/ready",
+        summary="Readiness, as /health/ready (status only, empty body)",
+        responses={**empty(200, "ready"), **empty(400, "not ready")},
+        **common,
+    )
+    def ready() -> Response[bytes]:
+        return _status(200 if plane.ready else 400)
+
+    metadata_docs = {"responses": {**success(ModelMetadata, MODEL_METADATA, "metadata"), **lookup_errors}, **per_model}
+
+    @get("/models/{name:str}", summary="Model metadata: versions, input and output tensors", **metadata_docs)
+    def model_metadata(name: FromPath[str]) -> Response[bytes]:
+        return _metadata(name, _served(plane, name, None))
+
+    @get("/models/{name:str}/versions/{version:str}", summary="Model metadata of one version", **metadata_docs)
+    def version_metadata(name: FromPath[str], version: FromPath[str]) -> Response[bytes]:
+        return _metadata(name, _served(plane, name, version))
+
+    ready_docs = {"responses": {**empty(200, "ready"), **empty(400, "not ready"), **error_responses(404)}, **per_model}
+
+    @get("/models/{name:str}/ready", summary="Model readiness (status only, empty body)", **ready_docs)
+    def model_ready(name: FromPath[str]) -> Response[bytes]:
+        return _readiness(plane, name, None)
+
+    @get("/models/{name:str}/versions/{version:str}/ready", summary="Readiness of one version", **ready_docs)
+    def version_ready(name: FromPath[str], version: FromPath[str]) -> Response[bytes]:
+        return _readiness(plane, name, version)
+
+    endpoint = InferEndpoint(plane)
+    requests = {
+        f"{name}: {summary}": value
+        for name, model_class in model_classes.items()
+        for summary, value in [("an inference request", model_class.docs.tensor_request)]
+    }
+    infer_docs: dict[str, Any] = {
+        "status_code": 200,
+        "description": infer_description(model_classes),
+        "dependencies": body_documentation(InferenceRequest, examples(requests), "the input tensors"),
+        "responses": {
+            **success(InferenceResponse, INFER_RESPONSE, "the output tensors"),
+            **error_responses(400, 404, 413, 415, 503),
+        },
+        "operation_class": per_model["operation_class"],
+        "tags": common["tags"],
+    }
+
+    @post("/models/{name:str}/infer", summary="Inference", **infer_docs)
+    async def infer_latest(request: Request, name: FromPath[str]) -> Response[bytes]:
+        return await endpoint(request, name, None)
+
+    @post("/models/{name:str}/versions/{version:str}/infer", summary="Inference on one version", **infer_docs)
+    async def infer_version(request: Request, name: FromPath[str], version: FromPath[str]) -> Response[bytes]:
+        return await endpoint(request, name, version)
+
+    return Router(
+        "/v2",
+        route_handlers=[
+            server,
+            live,
+            ready,
+            model_metadata,
+            version_metadata,
+            model_ready,
+            version_ready,
+            infer_latest,
+            infer_version,
+        ],
+        exception_handlers=V2_EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,180 @@
+"""The Model interface: one subclass per model holds everything that is specific to it.
+
+After MLServer's `MLModel`, lighter: a `Model` is one loaded, verified version. It checks its manifest,
+opens its ONNX graph, and knows its wire forms: the request and response schemas of
+`POST /predict/<route>`, how validated requests and protocol tensors become the ONNX input matrix, how
+ONNX outputs become answers and output tensors, and its OpenAPI examples. It knows nothing of HTTP,
+batching, metrics or reloads (service.dataplane), nor of any protocol's envelope (service.api).
+
+A subclass registers itself in MODEL_CLASSES under its `name`, the `name` of its artifacts' manifests;
+the data plane finds the class to load a version with by that name. Adding a model is one module here.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import msgspec
+import numpy as np
+
+from service.artifact import Artifact, ArtifactError
+from service.contract import MANIFEST_FILE, Manifest
+from service.runtime import open_artifact_model
+
+MODEL_CLASSES: dict[str, type[Model]] = {}
+Row = Sequence[float | None] | np.ndarray
+
+
+@dataclass(frozen=True)
+class TensorInput:
+    """One input tensor a model takes over the Open Inference Protocol: `[N, *tail]` for one of `tails`."""
+
+    name: str
+    datatypes: tuple[str, ...]  # the first is the one its metadata advertises
+    tails: tuple[tuple[int, ...], ...]
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class TensorOutput:
+    """One output tensor: its name, datatype, and shape after the batch dimension."""
+
+    name: str
+    datatype: str
+    tail: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Docs:
+    """What OpenAPI shows for a model's routes: summaries, body descriptions and examples (name → value)."""
+
+    summary: str
+    description: str
+    batch_description: str
+    requests: dict[str, Any]
+    response: dict[str, Any]
+    batch_response: dict[str, Any]
+    tensor_request: dict[str, Any]
+    # JSON Schema `oneOf` alternatives of one instance that its type alone cannot say (digits: pixels or image)
+    one_of: list[dict[str, Any]] | None = None
+
+
+class Model(ABC):
+    """One verified version of one model, ready to predict."""
+
+    name: ClassVar[str]  # the manifest's `name` and the artifacts directory
+    route: ClassVar[str]  # POST /predict/<route> and /predict/<route>/batch
+    labels: ClassVar[tuple[str, ...]]
+    onnx_input: ClassVar[str]
+    onnx_output: ClassVar[str]
+    input_width: ClassVar[int]
+    output_shape: ClassVar[tuple[int, ...]]  # with -1 for the batch
+    request: ClassVar[type[msgspec.Struct]]  # one instance as POST /predict/<route> takes it
+    response: ClassVar[type[msgspec.Struct]]  # its answer
+    batch_response: ClassVar[type[msgspec.Struct]]  # the answer to `{"instances": [...]}`
+    tensor_inputs: ClassVar[tuple[TensorInput, ...]]
+    tensor_outputs: ClassVar[tuple[TensorOutput, ...]]
+    docs: ClassVar[Docs]
+    overridable_threshold: ClassVar[bool] = False  # a request may set its own decision threshold
+    counted_missing: ClassVar[tuple[str, ...]] = ()  # input columns whose absence is counted (metrics)
+    choices: ClassVar[dict[str, str]] = {}  # field → allowed categories, quoted in validation errors
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:  # concrete models only; intermediate bases have no name
+            MODEL_CLASSES[cls.name] = cls
+
+    def __init__(self, artifact: Artifact) -> None:
+        self.version = artifact.version
+        self.manifest: Manifest = artifact.manifest
+        self.check_manifest(artifact.manifest)
+        self.threshold = artifact.manifest.threshold.value
+        self.session = open_artifact_model(
+            artifact,
+            input_name=self.onnx_input,
+            input_width=self.input_width,
+            output_name=self.onnx_output,
+            output_shape=list(self.output_shape),
+        )
+
+    # ---- the artifact --------------------------------------------------------------------------
+
+    def refuse(self, reason: str) -> ArtifactError:
+        return ArtifactError(self.name, self.version, MANIFEST_FILE, reason)
+
+    def check_manifest(self, manifest: Manifest) -> None:
+        """The manifest must describe the tensors and labels this class feeds and reads; subclasses add
+        their own input checks (and call this)."""
+        onnx_in, onnx_out = manifest.inputs.onnx, manifest.outputs.onnx
+        if onnx_in.name != self.onnx_input or onnx_in.shape != [-1, self.input_width]:
+            raise self.refuse(
+                f"inputs.onnx should be {self.onnx_input!r} of shape [-1, {self.input_width}], "
+                f"got {onnx_in.name!r} of shape {onnx_in.shape}"
+            )
+        if onnx_out.name != self.onnx_output or onnx_out.shape != list(self.output_shape):
+            raise self.refuse(f"outputs.onnx should be {self.onnx_output!r} of shape {list(self.output_shape)}")
+        if list(manifest.labels) != list(self.labels):
+            raise self.refuse(f"labels should be {list(self.labels)}")
+
+    # ---- the request path ----------------------------------------------------------------------
+
+    def run(self, matrix: np.ndarray) -> np.ndarray:
+        """One onnxruntime call on a validated (rows, input_width) float32 matrix."""
+        return self.session.predict(matrix)
+
+    @abstractmethod
+    def row(self, item: Any, path: str) -> Row:
+        """One validated request instance → its input row (None where missing); `path` prefixes the
+        field named by a ServiceError (`instances.3`)."""
+
+    def matrix(self, items: list[Any]) -> np.ndarray:
+        """Validated request instances → the (rows, input_width) float32 matrix (NaN where missing)."""
+        return np.array([self.row(item, f"instances.{index}") for index, item in enumerate(items)], dtype=np.float32)
+
+    @abstractmethod
+    def scores(self, outputs: np.ndarray) -> np.ndarray:
+        """Per row, the probability the predicted-probability histogram observes."""
+
+    @abstractmethod
+    def decide(self, outputs: np.ndarray, threshold: float) -> np.ndarray:
+        """Per row, the index of the predicted label."""
+
+    @abstractmethod
+    def decide_one(self, output: Any, threshold: float) -> int:
+        """`decide` for the output of one row (a scalar or a vector)."""
+
+    def missing(self, row: Row) -> list[int]:
+        """The columns of one row that are missing (None), for the missing-field counts."""
+        return [column for column, value in enumerate(row) if value is None] if self.counted_missing else []
+
+    @abstractmethod
+    def answer(self, output: Any, decision: int, row: Row, threshold: float) -> msgspec.Struct:
+        """The response to one instance."""
+
+    @abstractmethod
+    def answer_batch(
+        self, outputs: np.ndarray, decisions: np.ndarray, matrix: np.ndarray, threshold: float
+    ) -> msgspec.Struct:
+        """The response to a batch."""
+
+    @staticmethod
+    @abstractmethod
+    def reference_outputs(output: Any) -> list[float]:
+        """One row's output as `reference.json` records it (the self-check compares the two)."""
+
+    # ---- tensors (the Open Inference Protocol) -------------------------------------------------
+
+    @abstractmethod
+    def tensor_matrix(self, tensors: dict[str, np.ndarray], rows: int) -> np.ndarray:
+        """Decoded input tensors (float64 with NaN for null, or object arrays for BYTES), each already
+        checked against its TensorInput's datatypes and shapes, → the float32 matrix; a ServiceError
+        (status 400) names the input, row and value that the model cannot take."""
+
+    @abstractmethod
+    def output_tensors(
+        self, outputs: np.ndarray, decisions: np.ndarray
+    ) -> dict[str, Callable[[], tuple[list[int], list[Any]]]]:
+        """Each output tensor by name as a builder of (shape, flat values): only those asked for are built."""

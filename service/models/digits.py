@@ -1,0 +1,215 @@
+"""The handwritten-digit model: 8×8 ink counts (or any grey image, made into them) in, ten class
+probabilities out; an answer below the manifest's minimum confidence is flagged as not confident."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import numpy as np
+from msgspec import Meta, Struct
+
+from service.contract import (
+    DIGIT_LABELS,
+    DIGIT_MAX_VALUE,
+    DIGIT_PIXELS,
+    DIGIT_SIDE,
+    DIGITS_ONNX_INPUT,
+    DIGITS_ONNX_OUTPUT,
+    PixelSpec,
+)
+from service.errors import BLANK_IMAGE, RANGE, SCHEMA, SIZE, ServiceError, invalid, join_path
+from service.image import BlankImageError, image_to_pixels
+from service.models.base import Docs, Model, TensorInput, TensorOutput
+from service.models.tensors import first, show
+
+IMAGE_MIN_SIDE = 8
+IMAGE_MAX_SIDE = 512
+GREY_MAX = 255
+CLASSES = len(DIGIT_LABELS)
+EXAMPLE_VERSION = "20261122T033533Z-9f9911a2"
+# sklearn's first digit (a 0) and the same digit drawn dark on light as an image.
+ZERO_PIXELS = [0, 0, 5, 13, 9, 1, 0, 0, 0, 0, 13, 15, 10, 15, 5, 0, 0, 3, 15, 2, 0, 11, 8, 0, 0, 4, 12, 0, 0, 8,
+               8, 0, 0, 5, 8, 0, 0, 9, 8, 0, 0, 4, 11, 0, 1, 12, 7, 0, 0, 2, 14, 5, 10, 12, 0, 0, 0, 0, 6, 13, 10,
+               0, 0, 0]  # fmt: skip
+ZERO_IMAGE = [[255 - v * 15 for v in ZERO_PIXELS[row * 8 : row * 8 + 8]] for row in range(8)]
+_PROBABILITIES = [0.9991, 0.0, 0.0001, 0.0, 0.0002, 0.0001, 0.0003, 0.0, 0.0001, 0.0001]
+
+Pixels = Annotated[
+    list[Annotated[float, Meta(ge=0, le=DIGIT_MAX_VALUE)]],
+    Meta(
+        min_length=DIGIT_PIXELS,
+        max_length=DIGIT_PIXELS,
+        description="64 ink counts 0..16, row-major 8×8, as in sklearn's digits",
+    ),
+]
+ImageRow = Annotated[
+    list[Annotated[float, Meta(ge=0, le=GREY_MAX)]], Meta(min_length=IMAGE_MIN_SIDE, max_length=IMAGE_MAX_SIDE)
+]
+Image = Annotated[
+    list[ImageRow],
+    Meta(
+        min_length=IMAGE_MIN_SIDE,
+        max_length=IMAGE_MAX_SIDE,
+        description="grey levels 0..255, rows of equal length, 8×8 to 512×512; ink dark or bright",
+    ),
+]
+
+
+class DigitInput(Struct, kw_only=True, forbid_unknown_fields=True):
+    """One digit: exactly one of `pixels` (the model's own 8×8 input) or `image` (any grey image)."""
+
+    pixels: Pixels | None = None
+    image: Image | None = None
+
+
+class DigitPrediction(Struct):
+    digit: Annotated[int, Meta(ge=0, le=9)]
+    probability: Annotated[float, Meta(description="probability of `digit`")]
+    probabilities: Annotated[list[float], Meta(description="probability of each digit 0..9")]
+    threshold: Annotated[float, Meta(description="the model's minimum confidence")]
+    confident: Annotated[bool, Meta(description="probability ≥ threshold")]
+    version: str
+
+
+class DigitBatchRow(Struct):
+    digit: int
+    probability: float
+    probabilities: list[float]
+    confident: bool
+
+
+class DigitBatchPrediction(Struct):
+    predictions: list[DigitBatchRow]
+    version: str
+    threshold: float
+
+
+class DigitsModel(Model):
+    name = "digits"
+    route = "digit"
+    labels = DIGIT_LABELS
+    onnx_input = DIGITS_ONNX_INPUT
+    onnx_output = DIGITS_ONNX_OUTPUT
+    input_width = DIGIT_PIXELS
+    output_shape = (-1, CLASSES)
+    request = DigitInput
+    response = DigitPrediction
+    batch_response = DigitBatchPrediction
+    tensor_inputs = (TensorInput("pixels", ("FP32",), ((DIGIT_PIXELS,), (DIGIT_SIDE, DIGIT_SIDE))),)
+    tensor_outputs = (
+        TensorOutput("probabilities", "FP32", (CLASSES,)),
+        TensorOutput("digit", "INT64"),
+        TensorOutput("probability", "FP32"),
+    )
+    docs = Docs(
+        summary="Recognise a handwritten digit",
+        description="Exactly one of `pixels` (8×8 counts 0..16) or `image` (grey levels 0..255).",
+        batch_description="One invalid item rejects the request; the error names the item (`instances.2.image`).",
+        requests={
+            "8×8 ink counts (sklearn digits)": {"pixels": ZERO_PIXELS},
+            "a grey image, dark ink on light": {"image": ZERO_IMAGE},
+        },
+        response={
+            "digit": 0,
+            "probability": 0.9991,
+            "probabilities": _PROBABILITIES,
+            "threshold": 0.89,
+            "confident": True,
+            "version": EXAMPLE_VERSION,
+        },
+        batch_response={
+            "predictions": [{"digit": 0, "probability": 0.9991, "probabilities": _PROBABILITIES, "confident": True}],
+            "version": EXAMPLE_VERSION,
+            "threshold": 0.89,
+        },
+        tensor_request={"inputs": [{"name": "pixels", "shape": [1, 64], "datatype": "FP32", "data": ZERO_PIXELS}]},
+        # `image` and `pixels` may each be null or absent, but exactly one of them must be an array.
+        one_of=[{"required": [name], "properties": {name: {"type": "array"}}} for name in ("pixels", "image")],
+    )
+
+    def check_manifest(self, manifest: Any) -> None:
+        super().check_manifest(manifest)
+        expected = PixelSpec(count=DIGIT_PIXELS, minimum=0, maximum=DIGIT_MAX_VALUE, side=DIGIT_SIDE)
+        if manifest.inputs.pixels != expected:
+            raise self.refuse(f"inputs.pixels should be {expected}, got {manifest.inputs.pixels}")
+
+    def row(self, item: Any, path: str) -> np.ndarray | list[float]:
+        if (item.pixels is None) == (item.image is None):
+            given = "both were given" if item.pixels is not None else "neither was given"
+            raise invalid([(join_path(path, "pixels"), f"give exactly one of `pixels` or `image`: {given}")], SCHEMA)
+        if item.pixels is not None:
+            return item.pixels
+        image = item.image
+        width = len(image[0])
+        for index, line in enumerate(image):
+            if len(line) != width:
+                reason = f"rows must be of equal length: row 0 has {width} values, row {index} has {len(line)}"
+                raise invalid([(join_path(path, f"image.{index}"), reason)], SIZE)
+        try:
+            return image_to_pixels(np.array(image, dtype=np.float64))
+        except BlankImageError as error:
+            raise invalid([(join_path(path, "image"), str(error))], BLANK_IMAGE) from None
+
+    def scores(self, outputs: np.ndarray) -> np.ndarray:
+        return outputs.max(axis=1)
+
+    def decide(self, outputs: np.ndarray, threshold: float) -> np.ndarray:
+        return outputs.argmax(axis=1)
+
+    def decide_one(self, output: Any, threshold: float) -> int:
+        return int(output.argmax())
+
+    def answer(self, output: Any, decision: int, row: Any, threshold: float) -> DigitPrediction:
+        probability = float(output[decision])
+        return DigitPrediction(
+            digit=decision,
+            probability=probability,
+            probabilities=output.tolist(),
+            threshold=self.threshold,
+            confident=probability >= self.threshold,
+            version=self.version,
+        )
+
+    def answer_batch(
+        self, outputs: np.ndarray, decisions: np.ndarray, matrix: np.ndarray, threshold: float
+    ) -> DigitBatchPrediction:
+        best = outputs[np.arange(len(outputs)), decisions]
+        predictions = list(
+            map(
+                DigitBatchRow,
+                decisions.tolist(),
+                best.tolist(),
+                outputs.tolist(),
+                (best >= self.threshold).tolist(),
+            )
+        )
+        return DigitBatchPrediction(predictions=predictions, version=self.version, threshold=self.threshold)
+
+    @staticmethod
+    def reference_outputs(output: Any) -> list[float]:
+        return [float(value) for value in output]
+
+    def tensor_matrix(self, tensors: dict[str, np.ndarray], rows: int) -> np.ndarray:
+        values = tensors["pixels"].reshape(rows, DIGIT_PIXELS)
+        bad = np.isnan(values) | (values < 0) | (values > DIGIT_MAX_VALUE)
+        if bad.any():
+            row, pixel = divmod(first(bad.reshape(-1)), DIGIT_PIXELS)
+            value = values[row, pixel]
+            what = "null" if np.isnan(value) else show(float(value))
+            message = (
+                f"input 'pixels': {what} at row {row}, pixel {pixel} is not an ink count within 0..{DIGIT_MAX_VALUE}"
+            )
+            raise ServiceError(400, "bad_request", message, reason=RANGE)
+        return values.astype(np.float32)
+
+    def output_tensors(
+        self, outputs: np.ndarray, decisions: np.ndarray
+    ) -> dict[str, Callable[[], tuple[list[int], list[Any]]]]:
+        rows = len(decisions)
+        best = outputs[np.arange(rows), decisions]
+        return {
+            "probabilities": lambda: ([rows, CLASSES], outputs.reshape(-1).tolist()),
+            "digit": lambda: ([rows], decisions.tolist()),
+            "probability": lambda: ([rows], best.tolist()),
+        }

@@ -1,0 +1,147 @@
+"""The heart-disease model: 13 clinical features in, P(disease) out, decided at a threshold that a
+request may override. Its features, ranges and categories are contract.HEART_FEATURES."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from msgspec import Meta, Struct
+
+from service.contract import HEART_EXAMPLE, HEART_FEATURES, HEART_LABELS, HEART_ONNX_INPUT, HEART_ONNX_OUTPUT
+from service.models.base import Docs, TensorOutput
+from service.models.tabular import TabularModel, request_struct
+
+EXAMPLE_VERSION = "20261122T033459Z-1eaa01b9"
+_PARTIAL_PATIENT = {**HEART_EXAMPLE, "ca": None, "thal": None}
+_NUMERIC_TYPE = {True: "BYTES", False: "FP32"}
+
+
+class HeartPrediction(Struct):
+    probability: Annotated[float, Meta(description="probability of heart disease")]
+    threshold: Annotated[float, Meta(description="decision threshold: prediction is 1 when probability ≥ it")]
+    prediction: Literal[0, 1]
+    label: Literal[HEART_LABELS]  # type: ignore[valid-type]
+    missing: Annotated[list[str], Meta(description="fields that were null or absent (treated as missing)")]
+    version: str
+
+
+class HeartBatchRow(Struct):
+    probability: float
+    prediction: Literal[0, 1]
+    label: Literal[HEART_LABELS]  # type: ignore[valid-type]
+    missing: list[str]
+
+
+class HeartBatchPrediction(Struct):
+    predictions: list[HeartBatchRow]
+    version: str
+    threshold: float
+
+
+class HeartModel(TabularModel):
+    name = "heart"
+    route = "heart"
+    labels = HEART_LABELS
+    features = HEART_FEATURES
+    example = HEART_EXAMPLE
+    onnx_input = HEART_ONNX_INPUT
+    onnx_output = HEART_ONNX_OUTPUT
+    output_shape = (-1,)
+    overridable_threshold = True
+    request = request_struct("HeartPatient", HEART_FEATURES, HEART_EXAMPLE)
+    response = HeartPrediction
+    batch_response = HeartBatchPrediction
+    tensor_outputs = (
+        TensorOutput("probability", "FP32"),
+        TensorOutput("prediction", "INT64"),
+        TensorOutput("label", "BYTES"),
+    )
+    docs = Docs(
+        summary="Predict heart disease",
+        description="`age` and `sex` are required; other fields may be null or absent (missing).",
+        batch_description="One invalid row rejects the request; the error names the row (`instances.3.age`).",
+        requests={"the tutorial's patient": HEART_EXAMPLE, "a record without ca and thal": _PARTIAL_PATIENT},
+        response={
+            "probability": 0.7344,
+            "threshold": 0.36,
+            "prediction": 1,
+            "label": "disease",
+            "missing": [],
+            "version": EXAMPLE_VERSION,
+        },
+        batch_response={
+            "predictions": [
+                {"probability": 0.7344, "prediction": 1, "label": "disease", "missing": []},
+                {"probability": 0.1021, "prediction": 0, "label": "no disease", "missing": ["ca", "thal"]},
+            ],
+            "version": EXAMPLE_VERSION,
+            "threshold": 0.36,
+        },
+        tensor_request={
+            "id": "patient-1",
+            "parameters": {"threshold": 0.3},
+            "inputs": [
+                {
+                    "name": spec.name,
+                    "shape": [1, 1],
+                    "datatype": _NUMERIC_TYPE[isinstance(HEART_EXAMPLE[spec.name], str)],
+                    "data": [HEART_EXAMPLE[spec.name]],
+                }
+                for spec in HEART_FEATURES
+            ],
+            "outputs": [{"name": "probability"}, {"name": "label"}],
+        },
+    )
+
+    def run(self, matrix: np.ndarray) -> np.ndarray:
+        return self.session.predict(matrix).reshape(-1)
+
+    def scores(self, outputs: np.ndarray) -> np.ndarray:
+        return outputs
+
+    def decide(self, outputs: np.ndarray, threshold: float) -> np.ndarray:
+        return (outputs >= threshold).astype(np.int64)
+
+    def decide_one(self, output: Any, threshold: float) -> int:
+        return int(output >= threshold)
+
+    def answer(self, output: Any, decision: int, row: Any, threshold: float) -> HeartPrediction:
+        return HeartPrediction(
+            probability=float(output),
+            threshold=threshold,
+            prediction=decision,  # type: ignore[arg-type]
+            label=HEART_LABELS[decision],
+            missing=[name for name, value in zip(self.counted_missing, row, strict=True) if value is None],
+            version=self.version,
+        )
+
+    def answer_batch(
+        self, outputs: np.ndarray, decisions: np.ndarray, matrix: np.ndarray, threshold: float
+    ) -> HeartBatchPrediction:
+        predictions = decisions.tolist()
+        rows = list(
+            map(
+                HeartBatchRow,
+                outputs.tolist(),
+                predictions,
+                map(HEART_LABELS.__getitem__, predictions),
+                self.missing_names(matrix),
+            )
+        )
+        return HeartBatchPrediction(predictions=rows, version=self.version, threshold=threshold)
+
+    @staticmethod
+    def reference_outputs(output: Any) -> list[float]:
+        return [float(output)]
+
+    def output_tensors(
+        self, outputs: np.ndarray, decisions: np.ndarray
+    ) -> dict[str, Callable[[], tuple[list[int], list[Any]]]]:
+        shape = [len(decisions)]
+        return {
+            "probability": lambda: (shape, outputs.tolist()),
+            "prediction": lambda: (shape, decisions.tolist()),
+            "label": lambda: (shape, [HEART_LABELS[d] for d in decisions.tolist()]),
+        }

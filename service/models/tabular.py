@@ -1,0 +1,210 @@
+"""What a tabular model derives from its feature specs (contract.FeatureSpec): the request schema,
+request instances → ONNX rows, and protocol tensors → the same matrix, with the same ranges and
+categories everywhere, so the API cannot drift from the artifact contract that training writes.
+
+Per row, everything runs in C where it can: msgspec validates, `attrgetter` + `map` gather the
+columns, numpy turns `None` into NaN while building the matrix. Measured in-process on the 2-core
+bench machine: a 1000-row heart batch ≈ 2.5 ms (decode + validate 0.5, matrix 0.85, ONNX 0.73, the
+rest building and encoding the answer).
+
+Tensors: each feature is its own input, of shape [N, 1] or [N]; numbers and numeric categories as
+FP32, FP64 or INT64 (whole numbers where the feature is integer or a category), text categories as
+BYTES; `null` in `data`, or the whole input left out, is missing. The columns are checked all at once
+(a handful of numpy operations whatever the number of inputs); only on failure is the first offending
+value looked up.
+"""
+
+from __future__ import annotations
+
+from itertools import repeat
+from operator import attrgetter
+from typing import Annotated, Any, ClassVar, Literal
+
+import msgspec
+import numpy as np
+from msgspec import Meta
+
+from service.contract import FeatureSpec
+from service.errors import ServiceError
+from service.models.base import Model, TensorInput
+from service.models.tensors import NUMERIC, first, show
+
+_SHAPES = ((1,), ())  # [N, 1] or [N]
+_BAD = float("inf")  # a text category's "not a category": outside every range
+
+
+def _feature_type(spec: FeatureSpec, example: Any) -> Any:
+    """The msgspec type of one feature: a bounded number or a literal set of category values."""
+    if spec.kind == "number":
+        unit = f" ({spec.unit})" if spec.unit else ""
+        meta = Meta(ge=spec.minimum, le=spec.maximum, description=f"{spec.description}{unit}", examples=[example])
+        kind: Any = Annotated[int if spec.integer else float, meta]
+    else:
+        meanings = ", ".join(f"{v!r} {m}" for v, m in zip(spec.categories, spec.meanings, strict=True))
+        meta = Meta(description=f"{spec.description}: {meanings}", examples=[example])
+        kind = Annotated[Literal[spec.categories], meta]  # type: ignore[valid-type]
+    return kind | None if spec.nullable else kind
+
+
+def request_struct(name: str, features: tuple[FeatureSpec, ...], example: dict[str, Any]) -> type[msgspec.Struct]:
+    """One instance: every feature a keyword; the nullable ones may be null or absent; no unknown fields."""
+    fields = [
+        (s.name, _feature_type(s, example[s.name]), None) if s.nullable else (s.name, _feature_type(s, example[s.name]))
+        for s in features
+    ]
+    required = ", ".join(f"`{s.name}`" for s in features if not s.nullable)
+    cls = msgspec.defstruct(name, fields, kw_only=True, forbid_unknown_fields=True, module=__name__)
+    cls.__doc__ = (
+        f"One instance. {required} are required; any other field may be null or absent and is then "
+        "treated as missing (listed in the response's `missing`). Unknown fields are rejected."
+    )
+    return cls
+
+
+def _is_text(spec: FeatureSpec) -> bool:
+    return spec.kind == "category" and any(isinstance(value, str) for value in spec.categories)
+
+
+def _bounds(spec: FeatureSpec) -> tuple[float, float]:
+    if spec.kind == "number":
+        return float(spec.minimum), float(spec.maximum)  # type: ignore[arg-type]
+    return min(spec.codes), max(spec.codes)
+
+
+class _MissingNames(dict[int, list[str]]):
+    """Bit pattern of missing features (bit i ⇔ feature i) → their names, made on first sight.
+    A dict subclass, so that `map(names.__getitem__, patterns)` stays in C for patterns seen before."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        super().__init__()
+        self.names = names
+
+    def __missing__(self, bits: int) -> list[str]:
+        names = self[bits] = [self.names[i] for i in range(len(self.names)) if bits >> i & 1]
+        return names
+
+
+class TabularModel(Model):
+    """A model over named features (contract.FeatureSpec), one ONNX column each, in the specs' order."""
+
+    features: ClassVar[tuple[FeatureSpec, ...]]
+    example: ClassVar[dict[str, Any]]  # one valid instance (OpenAPI, docs)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "features" in cls.__dict__:
+            _derive(cls)
+
+    def check_manifest(self, manifest: Any) -> None:
+        super().check_manifest(manifest)
+        if manifest.inputs.features != [spec.to_manifest() for spec in self.features]:
+            raise self.refuse(
+                f"inputs.features differ from the service's {self.name} schema (names, order, ranges or codes)"
+            )
+
+    # ---- request instances ---------------------------------------------------------------------
+
+    def row(self, item: Any, path: str) -> list[float | None]:
+        row: list[Any] = list(self._values(item))
+        for column, _, table in self._mapped:
+            row[column] = table[row[column]]
+        return row
+
+    def matrix(self, items: list[Any]) -> np.ndarray:
+        matrix = np.empty((len(items), len(self.features)), dtype=np.float32)
+        matrix[:, self._direct] = np.array(list(map(self._direct_values, items)), dtype=np.float32)
+        for column, getter, table in self._mapped:
+            matrix[:, column] = np.array(list(map(table.__getitem__, map(getter, items))), dtype=np.float32)
+        return matrix
+
+    def missing_names(self, matrix: np.ndarray) -> list[list[str]]:
+        """Per row, the names of the missing features (in the features' order)."""
+        return list(map(self._missing_names.__getitem__, (np.isnan(matrix) @ self._bits).tolist()))
+
+    # ---- tensors -------------------------------------------------------------------------------
+
+    def tensor_matrix(self, tensors: dict[str, np.ndarray], rows: int) -> np.ndarray:
+        matrix = np.full((rows, len(self.features)), np.nan)
+        texts: dict[int, np.ndarray] = {}
+        for name, tensor in tensors.items():
+            index = self._index[name]
+            values = tensor.reshape(-1)
+            if index in self._tables:
+                texts[index] = values
+                matrix[:, index] = list(map(self._tables[index].get, values.tolist(), repeat(_BAD)))
+            else:
+                matrix[:, index] = values
+        missing = np.isnan(matrix)
+        # NaN compares False everywhere, so a missing value is never outside; it is bad only where not nullable.
+        bad = (matrix < self._low) | (matrix > self._high) | (self._whole & (matrix != np.floor(matrix)) & ~missing)
+        bad |= missing & self._not_nullable
+        for index in self._sparse:
+            bad[:, index] |= ~np.isin(matrix[:, index], self.features[index].codes) & ~missing[:, index]
+        if bad.any():
+            raise self._refusal(matrix, bad, texts)
+        return matrix.astype(np.float32)  # float64 → float32, as the JSON route's Python floats are
+
+    def _refusal(self, matrix: np.ndarray, bad: np.ndarray, texts: dict[int, np.ndarray]) -> ServiceError:
+        """The error for the first offending value, in feature order (the caller found that there is one)."""
+        column = first(bad.any(axis=0))
+        row = first(bad[:, column])
+        spec, value = self.features[column], float(matrix[row, column])
+        name = spec.name
+        if np.isnan(value):
+            nullable = ", ".join(s.name for s in self.features if s.nullable)
+            message = f"input {name!r}: null at row {row}, but {name} cannot be missing (only {nullable} may)"
+            return ServiceError(400, "bad_request", message, reason="missing_required")
+        if spec.kind == "category":
+            given = repr(texts[column][row])[:64] if column in texts else show(value)
+            allowed = ", ".join(map(repr if column in texts else show, spec.categories))
+            message = f"input {name!r}: {given} at row {row} is not one of {allowed}"
+            return ServiceError(400, "bad_request", message, reason="category")
+        whole = "a whole number " if spec.integer else ""
+        low, high = _bounds(spec)
+        message = f"input {name!r}: {show(value)} at row {row} is not {whole}within {show(low)}..{show(high)}"
+        return ServiceError(400, "bad_request", message, reason="range")
+
+
+def _derive(cls: type[TabularModel]) -> None:
+    """Everything the request path needs, computed once per class from its feature specs."""
+    features = cls.features
+    names = tuple(spec.name for spec in features)
+    cls.input_width = len(features)
+    cls.counted_missing = names
+    cls.choices = {s.name: ", ".join(repr(v) for v in s.categories) for s in features if s.kind == "category"}
+    cls._values = attrgetter(*names)
+    # Columns whose API value is already the ONNX code go into the matrix as they are; the others (text
+    # categories) through a table. None stays None, and numpy makes it NaN.
+    direct = [i for i, s in enumerate(features) if s.kind == "number" or s.codes == tuple(s.categories)]
+    cls._direct = direct
+    cls._direct_values = attrgetter(*(names[i] for i in direct))
+    cls._mapped = [
+        (i, attrgetter(names[i]), {**dict(zip(s.categories, s.codes, strict=True)), None: None})
+        for i, s in enumerate(features)
+        if i not in direct
+    ]
+    cls._bits = (1 << np.arange(len(features))).astype(np.int64)
+    cls._missing_names = _MissingNames(names)
+    # Tensors: per column the datatypes taken, the text → code tables, the bounds, whether values must be
+    # whole (integer numbers and numeric categories), whether null is allowed.
+    cls.tensor_inputs = tuple(
+        TensorInput(s.name, ("BYTES",) if _is_text(s) else NUMERIC, _SHAPES, required=not s.nullable) for s in features
+    )
+    cls._index = {name: index for index, name in enumerate(names)}
+    cls._tables = {
+        i: {**dict(zip(s.categories, s.codes, strict=True)), None: np.nan}
+        for i, s in enumerate(features)
+        if _is_text(s)
+    }
+    cls._low = np.array([_bounds(s)[0] for s in features])
+    cls._high = np.array([_bounds(s)[1] for s in features])
+    cls._whole = np.array([s.integer or (s.kind == "category" and not _is_text(s)) for s in features])
+    cls._not_nullable = np.array([not s.nullable for s in features])
+    # Numeric categories whose codes have gaps need a membership check besides the range.
+    cls._sparse = [
+        i
+        for i, s in enumerate(features)
+        if s.kind == "category"
+        and not _is_text(s)
+        and set(s.codes) != set(range(int(_bounds(s)[0]), int(_bounds(s)[1]) + 1))
+    ]
