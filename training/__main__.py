@@ -11,6 +11,7 @@ from pathlib import Path
 from training.config import RunConfig, small
 from training.data import DataError
 from training.pipeline import run, summary
+from training.tasks import TASKS
 
 
 def parse_args(argv: list[str] | None = None) -> RunConfig:
@@ -21,7 +22,7 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
         default=Path("artifacts"),
         help="where <model>/<version>/ is written (default: artifacts)",
     )
-    parser.add_argument("--models", nargs="+", choices=["heart", "digits"], default=["heart", "digits"])
+    parser.add_argument("--models", nargs="+", choices=list(TASKS), default=list(TASKS))
     parser.add_argument(
         "--heart-csv",
         type=Path,

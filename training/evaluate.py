@@ -12,7 +12,7 @@ from joblib import Parallel, delayed
 from sklearn.metrics import accuracy_score, brier_score_loss, confusion_matrix, log_loss, roc_auc_score
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
 
-from service.contract import DIGIT_MAX_VALUE
+from service.contract import DIGIT_MAX_VALUE, Threshold
 from training.config import DigitsConfig, HeartConfig
 
 # Upper bounds of the predicted-probability histogram: the manifest records the test split's
@@ -115,21 +115,21 @@ def cross_validate_heart(
     }
 
 
-def choose_threshold(y: np.ndarray, p: np.ndarray, false_negative_cost: float) -> dict[str, Any]:
+def choose_threshold(y: np.ndarray, p: np.ndarray, false_negative_cost: float) -> Threshold:
     """The threshold minimising `false_negative_cost * FN + FP` over a 0.01 grid; ties take the
     middle of the best plateau so the choice does not sit on an edge."""
     grid = np.round(np.arange(0.01, 1.0, 0.01), 2)
     costs = np.array([false_negative_cost * np.sum((p < t) & (y == 1)) + np.sum((p >= t) & (y == 0)) for t in grid])
     best = np.flatnonzero(costs == costs.min())
     threshold = float(grid[best[len(best) // 2]])
-    return {
-        "value": threshold,
-        "rule": (
+    return Threshold(
+        value=threshold,
+        rule=(
             f"minimise {false_negative_cost:g}·FN + FP on out-of-fold cross-validation probabilities of the "
             f"training rows (a missed disease costs {false_negative_cost:g} false alarms)"
         ),
-        "expected_cost_per_patient": float(costs.min() / len(y)),
-    }
+        expected_cost_per_patient=float(costs.min() / len(y)),
+    )
 
 
 def _digits_fold(
@@ -184,7 +184,7 @@ def cross_validate_digits(
     }
 
 
-def choose_min_confidence(y: np.ndarray, proba: np.ndarray, precision: float) -> dict[str, Any]:
+def choose_min_confidence(y: np.ndarray, proba: np.ndarray, precision: float) -> Threshold:
     """The lowest top-class probability above which out-of-fold predictions were right at least
     `precision` of the time; predictions below it are flagged as not confident."""
     confidence = proba.max(axis=1)
@@ -197,15 +197,15 @@ def choose_min_confidence(y: np.ndarray, proba: np.ndarray, precision: float) ->
         else:
             break
     kept = confidence >= threshold
-    return {
-        "value": threshold,
-        "rule": (
+    return Threshold(
+        value=threshold,
+        rule=(
             f"lowest top-class probability (0.01 grid, scanned down from 0.99) at which out-of-fold "
             f"predictions on the training rows were at least {precision:.1%} correct"
         ),
-        "coverage": float(kept.mean()),
-        "accuracy_when_confident": float(correct[kept].mean()) if kept.any() else None,
-    }
+        coverage=float(kept.mean()),
+        accuracy_when_confident=float(correct[kept].mean()) if kept.any() else None,
+    )
 
 
 def probability_histogram(p: np.ndarray) -> dict[str, Any]:

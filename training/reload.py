@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from service.contract import PREPROCESS_FILE, WEIGHTS_FILE
-from training.models import DigitsCNN, HeartMLP, LogitEnsemble, TabularEncoder, WithProbabilities
+from training.models import WithProbabilities
+from training.tasks import TASKS
 
 
 def load_bundle(version_dir: Path) -> dict[str, Any]:
@@ -22,19 +23,7 @@ def load_bundle(version_dir: Path) -> dict[str, Any]:
 
 def build_model(bundle: dict[str, Any]) -> nn.Module:
     """An untrained network with the architecture (and preprocessing buffers) the bundle describes."""
-    architecture = bundle["architecture"]
-    if bundle["model"] == "heart":
-        members = [
-            HeartMLP(TabularEncoder.from_preprocessor(pre), tuple(architecture["hidden"]), architecture["dropout"])
-            for pre in bundle["preprocessors"]
-        ]
-        return LogitEnsemble(members)
-    return LogitEnsemble(
-        [
-            DigitsCNN(tuple(architecture["channels"]), architecture["hidden"], architecture["dropout"])
-            for _ in range(architecture["members"])
-        ]
-    )
+    return TASKS[bundle["model"]].network(bundle)
 
 
 def load_model(version_dir: Path) -> nn.Module:

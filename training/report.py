@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
@@ -14,7 +13,7 @@ import numpy as np
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from service.contract import REPORT_DIR
+from service.contract import REPORT_DIR, Manifest
 from training.engine import History
 
 
@@ -116,7 +115,7 @@ def _fmt(stat: dict[str, float]) -> str:
 
 def write_heart_report(
     version_dir: Path,
-    manifest: dict[str, Any],
+    manifest: Manifest,
     y_test: np.ndarray,
     p_test: np.ndarray,
     p_base: np.ndarray,
@@ -126,7 +125,7 @@ def write_heart_report(
 ) -> None:
     out = version_dir / REPORT_DIR
     out.mkdir()
-    m, threshold = manifest["metrics"], manifest["threshold"]["value"]
+    m, threshold = manifest.metrics, manifest.threshold.value
     plots = [
         plot_histories(histories, out / "loss_curves.png", "heart"),
         plot_confusion(
@@ -147,9 +146,9 @@ def write_heart_report(
     missing = "\n".join(
         f"| {name} | {v['roc_auc']:.3f} | {v['brier']:.3f} |" for name, v in m["missing_values"].items()
     )
-    data, arch = manifest["data"], manifest["architecture"]
+    data, arch = manifest.data, manifest.architecture or {}
     text = (
-        f"""# Model card: heart-disease risk, version {manifest["version"]}
+        f"""# Model card: heart-disease risk, version {manifest.version}
 
 **What it does.** Estimates the probability that a patient has heart disease (UCI `num` > 0: at least
 one major vessel with > 50 % narrowing) from 13 routine clinical measurements, and turns it into a
@@ -172,7 +171,7 @@ populations, on women separately (about a third of the data), or on today's prac
 A cross-fitted ensemble of {arch["members"]} MLPs (hidden {arch["hidden"]}, dropout {arch["dropout"]}):
 member *k* stops early on its own validation fold and trains on the others; the ensemble averages
 their logits. During training, each nullable field is blanked with probability
-{manifest["config"]["missing_rate"]} so that a record without `ca`, `thal`, `slope` or `chol` still
+{manifest.config["missing_rate"]} so that a record without `ca`, `thal`, `slope` or `chol` still
 gets a sound probability.
 
 ## Metrics
@@ -187,7 +186,7 @@ Accuracy is at 0.5. At the decision threshold {threshold:.2f} the test split giv
 {test["sensitivity"]:.3f} and specificity {test["specificity"]:.3f} (confusion matrix below).
 
 ## Decision threshold
-{threshold:.2f}: {manifest["threshold"]["rule"]}. Clients may pass their own (`?threshold=`).
+{threshold:.2f}: {manifest.threshold.rule}. Clients may pass their own (`?threshold=`).
 
 ## Missing values (test split, fields blanked on purpose)
 | missing | ROC AUC | Brier |
@@ -205,7 +204,7 @@ Accuracy is at 0.5. At the decision threshold {threshold:.2f} the test split giv
 
 def write_digits_report(
     version_dir: Path,
-    manifest: dict[str, Any],
+    manifest: Manifest,
     y_test: np.ndarray,
     proba: np.ndarray,
     histories: list[History],
@@ -213,19 +212,17 @@ def write_digits_report(
 ) -> None:
     out = version_dir / REPORT_DIR
     out.mkdir()
-    m = manifest["metrics"]
+    m = manifest.metrics
     plots = [
         plot_histories(histories, out / "loss_curves.png", "digits"),
-        plot_confusion(
-            m["test"]["confusion_matrix"], list(manifest["labels"]), out / "confusion_matrix.png", "test split"
-        ),
+        plot_confusion(m["test"]["confusion_matrix"], manifest.labels, out / "confusion_matrix.png", "test split"),
         plot_digit_errors(x_test, y_test, proba, out / "misclassified.png"),
     ]
     recall = " ".join(f"{d}: {r:.3f}" for d, r in m["test"]["per_class_recall"].items())
-    threshold = manifest["threshold"]
-    data, arch = manifest["data"], manifest["architecture"]
+    threshold = manifest.threshold
+    data, arch = manifest.data, manifest.architecture or {}
     text = (
-        f"""# Model card: handwritten digits, version {manifest["version"]}
+        f"""# Model card: handwritten digits, version {manifest.version}
 
 **What it does.** Reads one handwritten digit as an 8×8 grid of ink counts (0..16 per cell, as in
 scikit-learn's digits / UCI optdigits) and returns the probability of each digit 0..9.
@@ -241,7 +238,7 @@ model, not for letters, several digits at once or images of documents.
 
 ## Model
 An ensemble of {arch["members"]} small CNNs (channels {arch["channels"]}, dense {arch["hidden"]}, batch norm),
-each trained with random ±{manifest["config"]["max_shift"]}-pixel shifts and early stopping on its own
+each trained with random ±{manifest.config["max_shift"]}-pixel shifts and early stopping on its own
 random validation part; the ensemble averages their logits.
 
 ## Metrics
@@ -253,7 +250,7 @@ random validation part; the ensemble averages their logits.
 Per-class recall (test): {recall}
 
 ## Minimum confidence
-{threshold["value"]:.2f}: {threshold["rule"]}. On the test split {m["test"]["confident_share"]:.1%} of
+{threshold.value:.2f}: {threshold.rule}. On the test split {m["test"]["confident_share"]:.1%} of
 predictions are confident, and those are {m["test"]["accuracy_when_confident"] or 0:.2%} correct.
 
 ## Plots

@@ -8,6 +8,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import onnxruntime as ort
 import pandas as pd
@@ -22,9 +23,10 @@ from service.contract import (
     REQUIRED_FILES,
     REQUIRED_MANIFEST_KEYS,
     SCHEMA_VERSION,
+    Manifest,
     sha256_file,
 )
-from training import build_heart as build_heart_module
+from training import build as build_module
 from training.__main__ import main
 from training.config import RunConfig, small
 from training.data import heart_matrix, load_cleveland
@@ -56,6 +58,22 @@ def test_manifest_lists_every_field_and_every_file_with_its_checksum(small_artif
     for name, entry in manifest["files"].items():
         assert entry == {"sha256": sha256_file(version_dir / name), "bytes": (version_dir / name).stat().st_size}
     assert not list((small_artifacts / model).glob(".staging-*"))
+
+
+@pytest.mark.parametrize("model", ["heart", "digits"])
+def test_the_written_manifest_decodes_into_the_contracts_manifest(small_artifacts: Path, model: str) -> None:
+    version_dir = small_artifacts / model / (small_artifacts / model / CURRENT_FILE).read_text().strip()
+    raw = (version_dir / MANIFEST_FILE).read_bytes()
+    manifest = msgspec.json.decode(raw, type=Manifest)
+    # The service's path: json → dict → msgspec.convert, which also checks the contract's bounds.
+    assert msgspec.convert(json.loads(raw), Manifest) == manifest
+    assert manifest.name == model and manifest.version == version_dir.name
+    assert manifest.task == ("binary" if model == "heart" else "multiclass")
+    assert (manifest.inputs.features is None) == (model == "digits") and (manifest.inputs.pixels is None) == (
+        model == "heart"
+    )
+    # Nothing written is lost, renamed or added by the type: encoding the decoded struct gives the file back.
+    assert msgspec.to_builtins(manifest) == json.loads(raw)
 
 
 def test_heart_metrics_hold_what_the_contract_names(heart_version: Path) -> None:
@@ -163,7 +181,7 @@ def test_a_failed_run_leaves_current_on_the_previous_version(tmp_path: Path, mon
     def disagreeing_export(*args, **kwargs):
         raise ExportParityError("model.onnx: onnxruntime differs from torch")
 
-    monkeypatch.setattr(build_heart_module, "check_parity", disagreeing_export)
+    monkeypatch.setattr(build_module, "check_parity", disagreeing_export)
     with pytest.raises(ExportParityError):
         run(config, log=lambda _: None)
     assert (tmp_path / "heart" / CURRENT_FILE).read_text().strip() == good.name

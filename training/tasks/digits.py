@@ -1,0 +1,136 @@
+"""The digits task: sklearn's 8×8 digits, a CNN ensemble, a minimum confidence for its answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import accuracy_score, recall_score
+from torch import nn
+
+from service.contract import (
+    DIGIT_LABELS,
+    DIGIT_MAX_VALUE,
+    DIGIT_PIXELS,
+    DIGIT_SIDE,
+    DIGITS_ONNX_INPUT,
+    DIGITS_ONNX_OUTPUT,
+    Manifest,
+    ModelInputs,
+    ModelOutputs,
+    PixelSpec,
+    Threshold,
+)
+from training.config import DigitsConfig, RunConfig
+from training.data import DigitsData, load_digits_data
+from training.digits import fit_baseline, fit_digits
+from training.evaluate import choose_min_confidence, confusion, cross_validate_digits
+from training.models import DigitsCNN, LogitEnsemble
+from training.tasks.base import Evaluation, Task, Trained, batch_tensor, ensemble_architecture
+
+# reference.json holds this many held-out images: enough to exercise every class several times in
+# the service's self-check, few enough to keep the file small.
+REFERENCE_ROWS = 200
+
+
+def per_class_recall(y: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    recall = recall_score(y, predicted, average=None, labels=list(range(len(DIGIT_LABELS))))
+    return dict(zip(DIGIT_LABELS, recall.tolist(), strict=True))
+
+
+class DigitsTask(Task):
+    """Which digit 0..9 an 8×8 grid of ink counts shows, and whether the answer is confident."""
+
+    name = "digits"
+    kind = "multiclass"
+    rows_are = "images"
+    labels = DIGIT_LABELS
+    inputs = ModelInputs(
+        onnx=batch_tensor(
+            DIGITS_ONNX_INPUT, DIGIT_PIXELS, encoding="8×8 ink counts, row-major, each 0..16 (sklearn's digits)"
+        ),
+        pixels=PixelSpec(count=DIGIT_PIXELS, minimum=0, maximum=DIGIT_MAX_VALUE, side=DIGIT_SIDE),
+    )
+    outputs = ModelOutputs(
+        onnx=batch_tensor(DIGITS_ONNX_OUTPUT, len(DIGIT_LABELS), meaning="probability of each digit 0..9")
+    )
+
+    fit = staticmethod(fit_digits)
+    cross_validate = staticmethod(cross_validate_digits)
+
+    def config(self, run: RunConfig) -> DigitsConfig:
+        return run.digits
+
+    def load(self, run: RunConfig) -> DigitsData:
+        return load_digits_data()
+
+    def choose_threshold(self, y: np.ndarray, oof_probabilities: np.ndarray, config: DigitsConfig) -> Threshold:
+        return choose_min_confidence(y, oof_probabilities, config.confident_precision)
+
+    def evaluate(self, trained: Trained) -> Evaluation:
+        y_test = trained.y_test
+        proba = trained.fitted.predict_proba(trained.x_test)
+        predicted = proba.argmax(axis=1)
+        baseline = fit_baseline(trained.data.X[trained.dev], trained.y_dev, trained.config)
+        confident = proba.max(axis=1) >= trained.threshold.value
+        metrics = {
+            "test": {
+                "accuracy": float(accuracy_score(y_test, predicted)),
+                "confusion_matrix": confusion(y_test, predicted, len(DIGIT_LABELS)),
+                "per_class_recall": per_class_recall(y_test, predicted),
+                "confident_share": float(confident.mean()),
+                # None, not NaN, when no answer was confident: the manifest is strict JSON.
+                "accuracy_when_confident": float((predicted[confident] == y_test[confident]).mean())
+                if confident.any()
+                else None,
+                "rows": len(y_test),
+            },
+            "baseline": {
+                **trained.cv["baseline"],
+                "test": {
+                    # The SVC was fitted on counts scaled to 0..1, so it scores them scaled the same way.
+                    "accuracy": float(accuracy_score(y_test, baseline.predict(trained.x_test / DIGIT_MAX_VALUE))),
+                    "params": {k: float(v) for k, v in baseline.best_params_.items()},
+                },
+            },
+        }
+        # The service's drift histogram watches the top-class probability of each answer.
+        return Evaluation(metrics, probabilities=proba, monitored=proba.max(axis=1))
+
+    def reference(self, trained: Trained) -> tuple[list[dict[str, Any]], np.ndarray]:
+        rows = trained.x_test[:REFERENCE_ROWS]
+        return [{"pixels": [int(v) for v in row]} for row in rows], rows
+
+    def architecture(self, config: DigitsConfig) -> dict[str, Any]:
+        return ensemble_architecture(DigitsCNN, config, "channels", "hidden", "dropout")
+
+    def network(self, payload: dict[str, Any]) -> nn.Module:
+        arch = payload["architecture"]
+        members = [DigitsCNN(tuple(arch["channels"]), arch["hidden"], arch["dropout"]) for _ in range(arch["members"])]
+        return LogitEnsemble(members)
+
+    def preprocess(self, trained: Trained) -> dict[str, Any]:
+        # The CNN scales its input itself; these say what the raw input is, for Python users.
+        return {
+            "pixel_scale": float(DIGIT_MAX_VALUE),
+            "image_shape": [DIGIT_SIDE, DIGIT_SIDE],
+            "min_confidence": trained.threshold.value,
+        }
+
+    def write_report(self, staging: Path, manifest: Manifest, trained: Trained, evaluation: Evaluation) -> None:
+        from training import report  # lazily: it sets matplotlib's backend, which reload users must not get
+
+        report.write_digits_report(
+            staging, manifest, trained.y_test, evaluation.probabilities, trained.fitted.histories, trained.x_test
+        )
+
+    def headline(self, manifest: Manifest) -> list[str]:
+        m = manifest.metrics
+        return [
+            f"  accuracy  CV {m['cv']['accuracy']['mean']:.4f} ± {m['cv']['accuracy']['std']:.4f}   "
+            f"baseline CV {m['baseline']['accuracy']['mean']:.4f}   test {m['test']['accuracy']:.4f}   "
+            f"baseline test {m['baseline']['test']['accuracy']:.4f}",
+            f"  min confidence {manifest.threshold.value:.2f}: "
+            f"{m['test']['confident_share']:.1%} of test predictions confident",
+        ]
