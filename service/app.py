@@ -33,7 +33,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Tag
 
-from service import shutdown
+from service import asgi, shutdown
 from service.api.admin import admin_routes
 from service.api.handlers import EXCEPTION_HANDLERS
 from service.api.health import health_endpoints, health_routes
@@ -41,7 +41,6 @@ from service.api.models import models_routes
 from service.api.predict import predict_endpoints, predict_routes
 from service.api.v2.routes import v2_router
 from service.artifact import ArtifactError
-from service.asgi import ServiceASGI
 from service.dataplane import DataPlane
 from service.logs import AccessLog, configure_logging
 from service.metrics import set_ready
@@ -96,7 +95,7 @@ def model_classes(settings: Settings) -> dict[str, Any]:
     return {name: MODEL_CLASSES[name] for name in settings.models}
 
 
-def create_app(settings: Settings | None = None) -> ServiceASGI:
+def create_app(settings: Settings | None = None) -> Litestar:
     """The service for `settings` (default: from the environment). Models load when the app starts."""
     settings = settings or Settings.from_env()
     classes = model_classes(settings)
@@ -135,10 +134,11 @@ def create_app(settings: Settings | None = None) -> ServiceASGI:
     app.state.plane = plane
     direct = {("POST", path): endpoint for path, endpoint in predict.items()}
     direct |= {("GET", path): endpoint for path, endpoint in health.items()}
-    return ServiceASGI(app, plane, direct, access_log)
+    asgi.install(app, plane, direct, access_log)
+    return app
 
 
-def app_from_env() -> ServiceASGI:
+def app_from_env() -> Litestar:
     """Factory for the servers (`service.app:app_from_env`, factory=True): each worker process builds its
     own app, and sets up logging itself (spawned workers do not inherit the parent's handlers)."""
     settings = Settings.from_env()

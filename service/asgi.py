@@ -1,4 +1,7 @@
-"""The one raw-ASGI layer, wrapped around the Litestar app by composition; no other module writes ASGI messages.
+"""The one raw-ASGI layer, composed around the Litestar app's ASGI handler; no other module writes ASGI messages.
+
+`install(app, ...)` wraps `app.asgi_handler`, the handler Litestar calls for every HTTP request once it
+has set up the scope (lifespan events never reach it), so Litestar stays the app that servers and tests run.
 
 Around every HTTP request, 404s and 413s included (Litestar middleware runs only for requests that
 matched a route): the request id (the caller's `X-Request-ID` if it is plain, else a new one, echoed
@@ -49,12 +52,13 @@ async def send_json(send: Send, status: int, body: bytes) -> None:
 
 
 class ServiceASGI:
-    """The ASGI app servers run: the Litestar app inside, with the concerns above around it."""
+    """Litestar's ASGI handler (its exception handling and router) with the concerns above around it."""
 
     def __init__(
         self, app: Litestar, plane: DataPlane, direct: dict[tuple[str, str], DirectRoute], access_log: AccessLog
     ) -> None:
         self.app, self.plane, self.direct_routes, self.access_log = app, plane, direct, access_log
+        self.inner = app.asgi_handler
         self.http_metrics = HttpMetrics()
 
     def route_template(self, scope: Any) -> str:
@@ -68,13 +72,13 @@ class ServiceASGI:
             return UNMATCHED
 
     async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":  # lifespan
-            await self.app(scope, receive, send)
+        if scope["type"] != "http":  # websockets (none today)
+            await self.inner(scope, receive, send)
             return
         direct = self.direct_routes.get((scope["method"], scope["path"]))
         route = scope["path"] if direct is not None else self.route_template(scope)
         if route in EXCLUDED:  # scrapes: not measured, no request id, no access line
-            await self.app(scope, receive, send)
+            await self.inner(scope, receive, send)
             return
         started = time.perf_counter()
         status = 500  # what the client sees if nothing was sent (the server answers 500)
@@ -97,7 +101,7 @@ class ServiceASGI:
             if direct is not None:
                 await _serve_direct(direct, scope, receive, send_observed)
             else:
-                await self.app(scope, receive, send_observed)
+                await self.inner(scope, receive, send_observed)
         finally:
             in_progress.dec()
             method = scope["method"]
@@ -118,3 +122,8 @@ async def _serve_direct(direct: DirectRoute, scope: Scope, receive: Receive, sen
         await send_json(send, 500, internal_error(error, scope["path"]).rest_body())
         return
     await send_json(send, 200, body)
+
+
+def install(app: Litestar, plane: DataPlane, direct: dict[tuple[str, str], DirectRoute], access_log: AccessLog) -> None:
+    """Put the layer around `app`'s ASGI handler; it is then `app.asgi_handler`."""
+    app.asgi_handler = ServiceASGI(app, plane, direct, access_log)

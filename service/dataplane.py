@@ -24,7 +24,7 @@ import numpy as np
 from service.artifact import Artifact, ArtifactError, load_artifact
 from service.batching import MicroBatcher
 from service.contract import ONNX_FILE, REFERENCE_FILE
-from service.errors import ServiceError, not_ready
+from service.errors import ServiceError, from_validation_error, not_ready
 from service.metrics import ModelMetrics, inc_counts
 from service.models import MODEL_CLASSES, Model
 from service.schemas import ModelInfo
@@ -197,7 +197,9 @@ async def self_check(served: Served, artifact: Artifact, max_batch: int) -> floa
                 index = start + offset
                 worst = max(worst, _compare(artifact, index, model.reference_outputs(output), expected[index], "batch"))
     except (msgspec.ValidationError, ServiceError) as error:
-        detail = error.one_line() if isinstance(error, ServiceError) else str(error)
+        if isinstance(error, msgspec.ValidationError):
+            error = from_validation_error(error, model.choices)
+        detail = error.one_line()
         raise ArtifactError(
             artifact.name,
             artifact.version,

@@ -185,6 +185,11 @@ def from_decode_error(
         # linear time and on this error path only. A deep body whose brackets balance gets its schema error.
         if not _brackets_balance(body):
             return malformed("its brackets do not balance")
+    return from_validation_error(error, choices)
+
+
+def from_validation_error(error: msgspec.ValidationError, choices: Mapping[str, str] | None = None) -> ServiceError:
+    """A 422 naming the field msgspec's error points at, with the reason class of its wording."""
     match = _AT.match(str(error))
     reason = match["reason"] if match else str(error)
     field = _dotted(match["path"] if match else None)

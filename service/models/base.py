@@ -15,7 +15,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 import numpy as np
@@ -57,9 +57,19 @@ class Docs:
     requests: dict[str, Any]
     response: dict[str, Any]
     batch_response: dict[str, Any]
-    tensor_request: dict[str, Any]
+    tensor_requests: dict[str, Any]  # Open Inference Protocol request bodies, by summary
     # JSON Schema `oneOf` alternatives of one instance that its type alone cannot say (digits: pixels or image)
     one_of: list[dict[str, Any]] | None = None
+
+
+def batch_answer(name: str, row: type[msgspec.Struct]) -> type[msgspec.Struct]:
+    """The answer to a batch: `{"predictions": [row, ...], "version", "threshold"}`, the same for every model."""
+    fields = [
+        ("predictions", list[row]),  # type: ignore[valid-type]
+        ("version", str),
+        ("threshold", Annotated[float, msgspec.Meta(description="the threshold every row was decided at")]),
+    ]
+    return msgspec.defstruct(name, fields, module=row.__module__)
 
 
 class Model(ABC):

@@ -20,7 +20,7 @@ from service.contract import (
 )
 from service.errors import BLANK_IMAGE, RANGE, SCHEMA, SIZE, ServiceError, invalid, join_path
 from service.image import BlankImageError, image_to_pixels
-from service.models.base import Docs, Model, TensorInput, TensorOutput
+from service.models.base import Docs, Model, TensorInput, TensorOutput, batch_answer
 from service.models.tensors import first, show
 
 IMAGE_MIN_SIDE = 8
@@ -79,10 +79,7 @@ class DigitBatchRow(Struct):
     confident: bool
 
 
-class DigitBatchPrediction(Struct):
-    predictions: list[DigitBatchRow]
-    version: str
-    threshold: float
+DigitBatchPrediction = batch_answer("DigitBatchPrediction", DigitBatchRow)
 
 
 class DigitsModel(Model):
@@ -123,7 +120,9 @@ class DigitsModel(Model):
             "version": EXAMPLE_VERSION,
             "threshold": 0.89,
         },
-        tensor_request={"inputs": [{"name": "pixels", "shape": [1, 64], "datatype": "FP32", "data": ZERO_PIXELS}]},
+        tensor_requests={
+            "one 8×8 digit": {"inputs": [{"name": "pixels", "shape": [1, 64], "datatype": "FP32", "data": ZERO_PIXELS}]}
+        },
         # `image` and `pixels` may each be null or absent, but exactly one of them must be an array.
         one_of=[{"required": [name], "properties": {name: {"type": "array"}}} for name in ("pixels", "image")],
     )

@@ -10,12 +10,11 @@ import numpy as np
 from msgspec import Meta, Struct
 
 from service.contract import HEART_EXAMPLE, HEART_FEATURES, HEART_LABELS, HEART_ONNX_INPUT, HEART_ONNX_OUTPUT
-from service.models.base import Docs, TensorOutput
+from service.models.base import Docs, TensorOutput, batch_answer
 from service.models.tabular import TabularModel, request_struct
 
 EXAMPLE_VERSION = "20261122T033459Z-1eaa01b9"
 _PARTIAL_PATIENT = {**HEART_EXAMPLE, "ca": None, "thal": None}
-_NUMERIC_TYPE = {True: "BYTES", False: "FP32"}
 
 
 class HeartPrediction(Struct):
@@ -34,10 +33,7 @@ class HeartBatchRow(Struct):
     missing: list[str]
 
 
-class HeartBatchPrediction(Struct):
-    predictions: list[HeartBatchRow]
-    version: str
-    threshold: float
+HeartBatchPrediction = batch_answer("HeartBatchPrediction", HeartBatchRow)
 
 
 class HeartModel(TabularModel):
@@ -79,19 +75,29 @@ class HeartModel(TabularModel):
             "version": EXAMPLE_VERSION,
             "threshold": 0.36,
         },
-        tensor_request={
-            "id": "patient-1",
-            "parameters": {"threshold": 0.3},
-            "inputs": [
-                {
-                    "name": spec.name,
-                    "shape": [1, 1],
-                    "datatype": _NUMERIC_TYPE[isinstance(HEART_EXAMPLE[spec.name], str)],
-                    "data": [HEART_EXAMPLE[spec.name]],
-                }
-                for spec in HEART_FEATURES
-            ],
-            "outputs": [{"name": "probability"}, {"name": "label"}],
+        tensor_requests={
+            "the tutorial's patient, with a lower threshold": {
+                "id": "patient-1",
+                "parameters": {"threshold": 0.3},
+                "inputs": [
+                    {
+                        "name": spec.name,
+                        "shape": [1, 1],
+                        "datatype": "BYTES" if isinstance(HEART_EXAMPLE[spec.name], str) else "FP32",
+                        "data": [HEART_EXAMPLE[spec.name]],
+                    }
+                    for spec in HEART_FEATURES
+                ],
+                "outputs": [{"name": "probability"}, {"name": "label"}],
+            },
+            "two patients, `ca` left out (missing for both), one `chol` null (missing)": {
+                "inputs": [
+                    {"name": "age", "shape": [2, 1], "datatype": "INT64", "data": [[61], [45]]},
+                    {"name": "sex", "shape": [2, 1], "datatype": "INT64", "data": [[1], [0]]},
+                    {"name": "chol", "shape": [2], "datatype": "FP32", "data": [233.0, None]},
+                    {"name": "thal", "shape": [2, 1], "datatype": "BYTES", "data": ["fixed", None]},
+                ]
+            },
         },
     )
 

@@ -27,7 +27,7 @@ DISTINCTIVE_VALUES = ["97.25", "187.375", "654.125", "61.875", "3.3125"]
 
 def logged_lines(client: TestClient, capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
     """The access lines so far: the app writes them once per event-loop turn, so flush first."""
-    client.app.access_log.flush()  # type: ignore[attr-defined]
+    client.app.asgi_handler.access_log.flush()  # type: ignore[attr-defined]
     return access_lines(capsys.readouterr().out)
 
 

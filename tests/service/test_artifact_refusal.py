@@ -15,7 +15,7 @@ from litestar.testing import TestClient
 from service.app import create_app
 from service.artifact import ArtifactError, load_artifact
 from service.contract import file_entry
-from service.registry import load_registry
+from service.dataplane import DataPlane
 from service.settings import Settings, SettingsError
 
 
@@ -171,7 +171,7 @@ def test_pinned_version_must_be_a_plain_name(small_artifacts: Path) -> None:
 
 def start(artifacts: Path) -> None:
     """Load every model as the app's start-up does (verify, load, self-check)."""
-    asyncio.run(load_registry(Settings(artifacts_dir=artifacts)))
+    asyncio.run(DataPlane(Settings(artifacts_dir=artifacts)).load_all())
 
 
 def _rewrite_reference(path: Path, change: Callable[[dict[str, Any]], None]) -> None:

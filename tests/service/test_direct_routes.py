@@ -41,13 +41,14 @@ def direct_client(settings: Settings) -> Iterator[TestClient]:
         yield test_client
 
 
-def test_the_direct_table_holds_exactly_the_prediction_routes(direct_client: TestClient) -> None:
+def test_the_direct_table_holds_exactly_the_prediction_and_probe_routes(direct_client: TestClient) -> None:
     app = direct_client.app
-    assert set(app.direct_routes) == {  # type: ignore[attr-defined]
-        ("POST", path) for path in ("/predict/heart", "/predict/heart/batch", "/predict/digit", "/predict/digit/batch")
-    }
+    direct_routes = app.asgi_handler.direct_routes  # type: ignore[attr-defined]
+    predictions = ("/predict/heart", "/predict/heart/batch", "/predict/digit", "/predict/digit/batch")
+    probes = ("/health/live", "/health/ready")
+    assert set(direct_routes) == {("POST", path) for path in predictions} | {("GET", path) for path in probes}
     declared = {route.path for route in app.routes}
-    assert {path for _, path in app.direct_routes} <= declared  # type: ignore[attr-defined]
+    assert {path for _, path in direct_routes} <= declared
 
 
 @pytest.mark.parametrize(("route", "body", "headers", "query"), CASES)
@@ -76,18 +77,18 @@ def test_an_unexpected_error_is_a_500_in_the_error_shape_and_the_app_keeps_servi
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     with TestClient(app=create_app(settings), raise_server_exceptions=False) as client:
-        predictor = client.app.state.service.registry.predictors["heart"]
-        original = predictor.predict_batch
+        model = client.app.state.plane.get("heart").model
+        original = model.answer_batch
 
-        def broken(body: bytes, threshold: float | None = None) -> bytes:
-            raise RuntimeError(f"secret {body[:20]!r}")  # a bug whose message holds request data
+        def broken(outputs: Any, decisions: Any, matrix: Any, threshold: float) -> Any:
+            raise RuntimeError(f"secret {matrix.tolist()!r}")  # a bug whose message holds request data
 
-        predictor.predict_batch = broken
+        model.answer_batch = broken
         try:
             body = json.dumps({"instances": [{**HEART_EXAMPLE, "chol": 437}]})
             response = client.post("/predict/heart/batch", content=body, headers=JSON_TYPE)
         finally:
-            predictor.predict_batch = original
+            model.answer_batch = original
         assert response.status_code == 500
         assert response.json() == {"error": {"code": "internal_error", "message": "internal error", "fields": []}}
         assert "secret" not in caplog.text and "437" not in caplog.text

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from service.batching import MicroBatcher
-from service.registry import load_registry
+from service.dataplane import DataPlane
 from service.settings import Settings
 
 
@@ -18,13 +18,16 @@ def test_concurrent_requests_share_model_calls(settings: Settings, heart_referen
     inputs = heart_reference["inputs"]
 
     async def run() -> tuple[list[float], list[float], int]:
-        heart = (await load_registry(settings)).predictors["heart"]
+        plane = DataPlane(settings)
+        await plane.load_all()
+        heart = plane.get("heart")
+        rows = [heart.model.row(msgspec.convert(body, heart.model.request), "") for body in inputs]
+        threshold = heart.model.threshold
         calls_before = heart.batcher.calls
-        bodies = [msgspec.json.encode(row) for row in inputs]
-        together = await asyncio.gather(*(heart.predict_one(body) for body in bodies))
+        together = await asyncio.gather(*(heart.predict_one(row, threshold) for row in rows))
         calls = heart.batcher.calls - calls_before
-        alone = [msgspec.json.decode(await heart.predict_one(body))["probability"] for body in bodies[:10]]
-        return [msgspec.json.decode(answer)["probability"] for answer in together], alone, calls
+        alone = [float((await heart.predict_one(row, threshold))[0]) for row in rows[:10]]
+        return [float(output) for output, _ in together], alone, calls
 
     together, alone, calls = asyncio.run(run())
     assert calls == 1  # all of them were waiting in the same event-loop turn

@@ -34,7 +34,7 @@ def test_draining_turns_readiness_false_at_once(small_artifacts: Path) -> None:
 def test_while_closing_every_response_asks_the_client_not_to_reuse_its_connection(small_artifacts: Path) -> None:
     with TestClient(app=create_app(Settings(artifacts_dir=small_artifacts))) as client:
         assert "connection" not in client.post("/predict/heart", json={"age": 50, "sex": 0}).headers
-        client.app.service_state.closing = True  # type: ignore[attr-defined]  # what SIGTERM sets (granian)
+        client.app.state.plane.closing = True  # what SIGTERM sets (granian)
         for response in (
             client.post("/predict/heart", json={"age": 50, "sex": 0}),
             client.post("/predict/heart", json={"age": 500, "sex": 0}),

@@ -109,7 +109,7 @@ def test_digits_have_no_threshold(client: TestClient, expect_v2_error: V2Error) 
 
 
 def test_a_batch_over_the_limit_is_refused(client: TestClient, expect_v2_error: V2Error) -> None:
-    rows = client.app.state.service.settings.max_batch + 1
+    rows = client.app.state.plane.settings.max_batch + 1
     inputs = [{"name": "pixels", "shape": [rows, 64], "datatype": "FP32", "data": [0] * (rows * 64)}]
     expect_v2_error(client.post(DIGITS, json={"inputs": inputs}), 400, f"{rows} rows", "SERVICE_MAX_BATCH")
 
@@ -137,7 +137,7 @@ def test_binary_tensor_extension_is_refused(client: TestClient, expect_v2_error:
 
 
 def test_a_body_over_the_limit_is_413(client: TestClient, expect_v2_error: V2Error) -> None:
-    limit = client.app.state.service.settings.max_body_bytes
+    limit = client.app.state.plane.settings.max_body_bytes
     response = client.post(HEART, content=b" " * (limit + 1), headers={"content-type": "application/json"})
     expect_v2_error(response, 413, "limit")
 

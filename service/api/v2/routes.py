@@ -174,7 +174,7 @@ def v2_router(plane: DataPlane, model_classes: dict[str, Any]) -> Router:
     requests = {
         f"{name}: {summary}": value
         for name, model_class in model_classes.items()
-        for summary, value in [("an inference request", model_class.docs.tensor_request)]
+        for summary, value in model_class.docs.tensor_requests.items()
     }
     infer_docs: dict[str, Any] = {
         "status_code": 200,
