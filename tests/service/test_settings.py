@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from service.settings import Settings, SettingsError
 
@@ -72,3 +73,88 @@ def test_admin_token_is_never_shown() -> None:
 def test_unknown_service_variables_are_reported() -> None:
     environ = {"SERVICE_PROT": "1", "SERVICE_PORT": "1", "MYSVC_SERVICE_HOST": "x"}
     assert Settings.unknown_variables(environ) == ["SERVICE_PROT"]
+
+
+def test_versions_pin_models_by_name_from_json() -> None:
+    settings = Settings.from_env({"SERVICE_VERSIONS": '{"heart": "20260101T000000Z-ab12", "iris": "v2"}'})
+    assert settings.versions == {"heart": "20260101T000000Z-ab12", "iris": "v2"}
+    assert settings.pinned_version("heart") == "20260101T000000Z-ab12"
+    assert settings.pinned_version("iris") == "v2"  # any model name, not only heart and digits
+    assert settings.pinned_version("digits") is None
+    assert Settings.from_env({"SERVICE_VERSIONS": ""}).versions == {}  # empty like `SERVICE_HEART_VERSION=`
+
+
+def test_legacy_version_variables_are_folded_into_the_mapping() -> None:
+    settings = Settings.from_env(
+        {"SERVICE_VERSIONS": '{"digits": "d1"}', "SERVICE_HEART_VERSION": "h1", "SERVICE_DIGITS_VERSION": "d1"}
+    )
+    assert settings.versions == {"heart": "h1", "digits": "d1"}
+    assert settings.heart_version == "h1"
+    # The ConfigMap's empty values follow CURRENT.
+    empty = Settings.from_env({"SERVICE_HEART_VERSION": "", "SERVICE_DIGITS_VERSION": ""})
+    assert empty.versions == {} and empty.heart_version is None
+    assert Settings(heart_version="h2").pinned_version("heart") == "h2"  # keyword construction folds too
+
+
+def test_two_different_pins_for_one_model_are_refused() -> None:
+    with pytest.raises(SettingsError, match=r"SERVICE_VERSIONS.*SERVICE_HEART_VERSION"):
+        Settings.from_env({"SERVICE_VERSIONS": '{"heart": "h1"}', "SERVICE_HEART_VERSION": "h2"})
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        '{"heart": "../x"}',  # a version that leaves the model's directory
+        '{"heart": ".hidden"}',
+        '{"../heart": "v1"}',  # a model that is no model name
+        '{"Heart": "v1"}',
+        '{"heart": 1}',
+        '["v1"]',
+        "{heart: v1}",  # not JSON
+    ],
+)
+def test_bad_version_mappings_are_refused_naming_the_variable(value: str) -> None:
+    with pytest.raises(SettingsError, match="SERVICE_VERSIONS"):
+        Settings.from_env({"SERVICE_VERSIONS": value})
+
+
+def test_models_default_to_heart_and_digits() -> None:
+    assert Settings.from_env({}).models == ("heart", "digits")
+    assert Settings().models == ("heart", "digits")
+
+
+@pytest.mark.parametrize(
+    ("value", "models"),
+    [
+        ("heart", ("heart",)),
+        ("digits, heart", ("digits", "heart")),
+        ('["heart", "iris_2"]', ("heart", "iris_2")),
+    ],
+)
+def test_models_come_comma_separated_or_as_a_json_list(value: str, models: tuple[str, ...]) -> None:
+    assert Settings.from_env({"SERVICE_MODELS": value}).models == models
+
+
+@pytest.mark.parametrize(
+    "value", ["", "heart,,digits", "Heart", "2heart", "heart-v2", "../heart", "heart,heart", "[1]", '["heart"']
+)
+def test_bad_models_are_refused_naming_the_variable(value: str) -> None:
+    with pytest.raises(SettingsError, match="SERVICE_MODELS"):
+        Settings.from_env({"SERVICE_MODELS": value})
+
+
+def test_an_explicit_mapping_is_the_only_environment_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SERVICE_PORT", "9002")
+    monkeypatch.setenv("service_workers", "3")  # lower case: not a SERVICE_* variable
+    assert Settings.from_env({}).port == 8000
+    assert Settings.from_env({"SERVICE_HOST": "0.0.0.0"}).port == 8000
+    assert (Settings.from_env().port, Settings.from_env().workers) == (9002, 1)
+    # Keyword construction reads no environment at all: tests and tools get exactly what they pass.
+    assert Settings(access_log=False).port == 8000
+
+
+def test_settings_are_frozen_and_copied_with_updates() -> None:
+    settings = Settings(access_log=False)
+    with pytest.raises(ValidationError):
+        settings.port = 1  # type: ignore[misc]
+    assert settings.model_copy(update={"access_log": True}).access_log is True
