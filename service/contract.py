@@ -238,6 +238,12 @@ class ModelOutputs(Struct, forbid_unknown_fields=True):
     onnx: TensorSpec
 
 
+def is_threshold_override(value: float) -> bool:
+    """A request's own decision threshold: strictly between 0 and 1 (0 or 1 would decide every row the
+    same way). False for NaN and infinities too. Every protocol checks overrides with this."""
+    return 0 < value < 1
+
+
 class Threshold(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     """The decision threshold (binary models) or minimum confidence (multiclass), and how it was chosen.
 

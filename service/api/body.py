@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl
 
 from litestar.types import Receive, Scope
 
+from service.contract import is_threshold_override
 from service.errors import CLIENT_CLOSED, CONTENT_TYPE, MALFORMED_JSON, QUERY, TOO_LARGE, ServiceError, invalid
 
 _CONTENT_TYPE = b"content-type"
@@ -93,7 +94,7 @@ def parse_query(query_string: bytes, allow_threshold: bool) -> float | None:
             threshold = float(value)
         except ValueError:
             threshold = float("nan")
-        if not 0 < threshold < 1:  # also refuses NaN and infinities
+        if not is_threshold_override(threshold):
             raise invalid([("threshold", "must be a number strictly between 0 and 1")], QUERY)
     return threshold
 

@@ -44,7 +44,7 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 EXPLORE = "FUZZ_EXAMPLES" in os.environ
 SEED = int(os.environ.get("FUZZ_SEED", "0"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-# The prediction routes' request schemas are exact (service/routes/docs.py), so a body the document
+# The prediction routes' request schemas are exact (service/api/docs.py), so a body the document
 # calls invalid must be refused too. (Not the converse, `positive_data_acceptance`: JSON Schema counts
 # `2.0` as an integer, the service takes only JSON integers for `ca` and the categories, as the README
 # says; and a blank image or ragged rows are schema-valid but refused, as the route descriptions say.)

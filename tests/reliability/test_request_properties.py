@@ -26,7 +26,7 @@ from litestar.testing import TestClient
 
 from service.app import create_app
 from service.contract import DIGIT_MAX_VALUE, DIGIT_PIXELS, HEART_FEATURE_NAMES, HEART_FEATURES, FeatureSpec
-from service.schemas import GREY_MAX, IMAGE_MIN_SIDE
+from service.models.digits import GREY_MAX, IMAGE_MIN_SIDE
 from service.settings import Settings
 from tests.reliability.live import assert_error_shape
 

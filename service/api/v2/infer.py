@@ -20,6 +20,7 @@ import numpy as np
 from service.api.v2.errors import bad_request
 from service.api.v2.schemas import InferenceResponse, Parameters, ResponseOutput, WireInput, WireRequest
 from service.api.v2.tensors import batch_size, by_name, check_shape, decode
+from service.contract import is_threshold_override
 from service.dataplane import Served
 
 # Flags clients send for Triton's binary extension; answering JSON instead is what they can read.
@@ -46,7 +47,7 @@ def _threshold(parameters: Parameters | None, accepts_threshold: bool, model: st
             raise bad_request(f"unknown request parameter {key[:64]!r}", "unknown_field")
         if not accepts_threshold:
             raise bad_request(f"parameter 'threshold': the {model} model has no decision threshold", "query")
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not is_threshold_override(value):
             raise bad_request(
                 f"parameter 'threshold': {repr(value)[:64]} is not a number strictly between 0 and 1", "query"
             )

@@ -1,7 +1,7 @@
 """The Open Inference Protocol's REST bodies as msgspec Structs.
 
 Requests are decoded in two steps: the envelope here, with each tensor's `data` kept as raw JSON
-(`msgspec.Raw`), then `data` alone with the element type its `datatype` calls for (service.v2.tensors),
+(`msgspec.Raw`), then `data` alone with the element type its `datatype` calls for (service.api.v2.tensors),
 so that a number where a string belongs, or a bool where a number belongs, is refused by msgspec in C
 instead of by a loop over the values. `InferenceRequest` is the same body for OpenAPI only (it
 shows `data` as an array, which Raw cannot).
