@@ -11,6 +11,7 @@ machine's speed hits both alike. The figure to read is the median over rounds of
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -38,7 +39,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measured run (5)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument(
-        "--scenarios", default="health,heart,heart_batch", help="comma-separated: health,heart,digit,heart_batch,..."
+        "--scenarios",
+        default=None,
+        help="comma-separated (default: health,heart,heart_batch; with --cost: health,heart,heart_x32,heart_batch)",
+    )
+    parser.add_argument(
+        "--cost",
+        action="store_true",
+        help="instead of wrk against servers: CPU µs per request in-process (bench/asgi_cost.py), alternating",
     )
     return parser.parse_args(argv)
 
@@ -73,7 +81,7 @@ def measure(server: Server, scenario: Scenario, wrk: str, work: Path, args: argp
     return result.requests_per_s * scenario.rows
 
 
-def summarise(figures: dict[str, dict[str, list[float]]]) -> list[str]:
+def summarise(figures: dict[str, dict[str, list[float]]], ratios_shown: int = 20) -> list[str]:
     """A Markdown table: per scenario, each side's median and the median of the per-round ratios."""
     lines = [
         "| scenario | base median | head median | head ÷ base (median of rounds) | per-round ratios |",
@@ -83,14 +91,74 @@ def summarise(figures: dict[str, dict[str, list[float]]]) -> list[str]:
         ratios = [head / base for base, head in zip(sides["base"], sides["head"], strict=True) if base]
         lines.append(
             f"| {name} | {statistics.median(sides['base']):,.0f} | {statistics.median(sides['head']):,.0f} | "
-            f"{statistics.median(ratios):.3f} | {', '.join(f'{r:.3f}' for r in ratios)} |"
+            f"{statistics.median(ratios):.3f} | {', '.join(f'{r:.3f}' for r in ratios[:ratios_shown])} |"
         )
     return lines
 
 
+class CostWorker:
+    """bench/asgi_cost.py serving one tree's app in-process, measuring bursts on command."""
+
+    def __init__(self, tree: Path, artifacts: Path) -> None:
+        script = ROOT / "bench" / "asgi_cost.py"
+        self.process = subprocess.Popen(
+            [sys.executable, str(script), str(artifacts.resolve())],
+            cwd=tree,
+            env={**os.environ, "PYTHONPATH": str(tree)},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        if self._line() != "ready":
+            raise RuntimeError(f"the cost worker for {tree} did not start")
+
+    def _line(self) -> str:
+        assert self.process.stdout is not None
+        return self.process.stdout.readline().strip()
+
+    def burst(self, scenario: str, requests: int) -> float:
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"{scenario} {requests}\n")
+        self.process.stdin.flush()
+        return float(self._line())
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+COST_BURSTS = {"health": 2000, "heart": 500, "heart_x32": 1024, "heart_batch": 10}  # ≈ 0.05-0.1 s each
+
+
+def compare_cost(args: argparse.Namespace) -> int:
+    """CPU µs per request of base and head in alternating bursts (a fraction of a second each, so both see
+    the same machine); lower is better, so the table shows requests per CPU-second and head ÷ base."""
+    wanted = args.scenarios.split(",") if args.scenarios else list(COST_BURSTS)
+    bursts = {name: requests for name, requests in COST_BURSTS.items() if name in wanted}
+    figures: dict[str, dict[str, list[float]]] = {name: {"base": [], "head": []} for name in bursts}
+    with worktree(args.base) as base_tree:
+        workers = {"base": CostWorker(base_tree, args.artifacts_dir), "head": CostWorker(ROOT, args.artifacts_dir)}
+        try:
+            for round_index in range(args.rounds * 10):
+                order = ("base", "head") if round_index % 2 == 0 else ("head", "base")
+                for name, requests in bursts.items():
+                    for side in order:
+                        figures[name][side].append(1e6 / workers[side].burst(name, requests))
+        finally:
+            for worker in workers.values():
+                worker.close()
+    print(f"\nbase {args.base} against the working tree: requests per CPU-second in-process")
+    print(f"({args.rounds * 10} alternating bursts per scenario; no server, no sockets: the project's own code)\n")
+    print("\n".join(summarise(figures, ratios_shown=12)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    wanted = args.scenarios.split(",")
+    if args.cost:
+        return compare_cost(args)
+    wanted = (args.scenarios or "health,heart,heart_batch").split(",")
     wrk = find_wrk()
     payloads = build_payloads(args.artifacts_dir)
     scenarios = [s for s in service_scenarios(payloads) if s.name in wanted]

@@ -43,6 +43,7 @@ from service.api.v2.routes import v2_router
 from service.artifact import ArtifactError
 from service.dataplane import DataPlane
 from service.logs import AccessLog, configure_logging
+from service.memory import settle_heap
 from service.metrics import set_ready
 from service.metrics_dir import MetricsController
 from service.models import MODEL_CLASSES
@@ -66,6 +67,7 @@ def _lifespan(plane: DataPlane, access_log: AccessLog) -> Any:
                 extra={"model": error.model, "version": error.version, "file": error.file, "reason": error.reason},
             )
             raise
+        settle_heap()  # the start-up's objects out of the collector's sight (service.memory says why)
         plane.ready = True
         set_ready(plane.names, True)
         versions = {name: served.version for name, served in plane.served.items()}

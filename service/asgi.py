@@ -98,10 +98,17 @@ class ServiceASGI:
         in_progress = self.http_metrics.in_progress(scope["method"], route)
         in_progress.inc()
         try:
-            if direct is not None:
-                await _serve_direct(direct, scope, receive, send_observed)
-            else:
+            if direct is None:
                 await self.inner(scope, receive, send_observed)
+            else:  # every error is raised before anything is sent: an error never follows a started response
+                try:
+                    body = await direct(scope, receive)
+                except ServiceError as error:
+                    await send_json(send_observed, error.status, error.rest_body())
+                except Exception as error:
+                    await send_json(send_observed, 500, internal_error(error, scope["path"]).rest_body())
+                else:
+                    await send_json(send_observed, 200, body)
         finally:
             in_progress.dec()
             method = scope["method"]
@@ -109,19 +116,6 @@ class ServiceASGI:
             if request_id is not None and self.access_log.enabled:
                 logged_route = None if route == UNMATCHED else route
                 self.access_log.write(request_id, method[:16], logged_route, status, started)
-
-
-async def _serve_direct(direct: DirectRoute, scope: Scope, receive: Receive, send: Send) -> None:
-    """Every error is raised before anything is sent, so an error response never follows a started one."""
-    try:
-        body = await direct(scope, receive)
-    except ServiceError as error:
-        await send_json(send, error.status, error.rest_body())
-        return
-    except Exception as error:
-        await send_json(send, 500, internal_error(error, scope["path"]).rest_body())
-        return
-    await send_json(send, 200, body)
 
 
 def install(app: Litestar, plane: DataPlane, direct: dict[tuple[str, str], DirectRoute], access_log: AccessLog) -> None:

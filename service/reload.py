@@ -13,14 +13,12 @@ all complete; requests that arrive after the swap get the new one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
-import gc
 import logging
 from dataclasses import dataclass
 
 from service.artifact import ArtifactError, resolve_version
 from service.dataplane import DataPlane
+from service.memory import settle_heap
 from service.metrics import RELOADS
 
 logger = logging.getLogger("service.reload")
@@ -44,7 +42,7 @@ async def reload_models(plane: DataPlane, models: tuple[str, ...] | None = None)
     async with plane.reload_lock:  # one reload at a time per worker (admin route and poller)
         outcomes = [await _reload_one(plane, name) for name in (plane.names if models is None else models)]
     if any(outcome.result == "reloaded" for outcome in outcomes):
-        release_freed_memory()  # once for all the versions replaced
+        settle_heap()  # once for all the versions replaced
     return outcomes
 
 
@@ -69,13 +67,6 @@ async def _reload_one(plane: DataPlane, name: str) -> ReloadOutcome:
     RELOADS.labels(name, "success").inc()
     logger.info("model reloaded", extra={"model": name, "previous": old.version, "version": served.version})
     return ReloadOutcome(name, "reloaded", old.version, served.version)
-
-
-def release_freed_memory() -> None:
-    """Give the replaced version's freed memory back to the kernel (glibc keeps freed heap pages)."""
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim this way
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _stale(plane: DataPlane) -> tuple[str, ...]:

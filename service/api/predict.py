@@ -58,33 +58,30 @@ class PredictEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive) -> bytes:
         try:
-            return await self._answer(scope, receive)
+            check_json_content_type(scope["headers"])
+            threshold = parse_query(scope["query_string"], self.threshold_allowed)
+            body = await read_body(scope, receive, self.limit)
+            served = self.plane.get(self.model)
+            model = served.model
+            try:
+                request = self.decode(body)
+            except msgspec.DecodeError as error:
+                raise from_decode_error(error, body, model.choices) from None
+            except UnicodeDecodeError:  # not a DecodeError: a string or key that is not UTF-8
+                raise not_utf8() from None
+            if threshold is None:
+                threshold = model.threshold
+            if self.batch:
+                matrix = model.matrix(request.instances)
+                outputs, decisions = served.predict_matrix(matrix, threshold)
+                return _encode(model.answer_batch(outputs, decisions, matrix, threshold))
+            row = model.row(request, "")
+            output, decision = await served.predict_one(row, threshold)
+            return _encode(model.answer(output, decision, row, threshold))
         except ServiceError as error:
             if error.reason != NOT_COUNTED:
                 count_refusal(self.model, error.reason)
             raise
-
-    async def _answer(self, scope: Scope, receive: Receive) -> bytes:
-        check_json_content_type(scope["headers"])
-        threshold = parse_query(scope["query_string"], self.threshold_allowed)
-        body = await read_body(scope, receive, self.limit)
-        served = self.plane.get(self.model)
-        model = served.model
-        try:
-            request = self.decode(body)
-        except msgspec.DecodeError as error:
-            raise from_decode_error(error, body, model.choices) from None
-        except UnicodeDecodeError:  # not a DecodeError: a string or key that is not UTF-8
-            raise not_utf8() from None
-        if threshold is None:
-            threshold = model.threshold
-        if self.batch:
-            matrix = model.matrix(request.instances)
-            outputs, decisions = served.predict_matrix(matrix, threshold)
-            return _encode(model.answer_batch(outputs, decisions, matrix, threshold))
-        row = model.row(request, "")
-        output, decision = await served.predict_one(row, threshold)
-        return _encode(model.answer(output, decision, row, threshold))
 
 
 def predict_endpoints(plane: DataPlane, model_classes: dict[str, Any]) -> dict[str, PredictEndpoint]:

@@ -158,7 +158,9 @@ class Model(ABC):
 
     def missing(self, row: Row) -> list[int]:
         """The columns of one row that are missing (None), for the missing-field counts."""
-        return [column for column, value in enumerate(row) if value is None] if self.counted_missing else []
+        if not self.counted_missing or None not in row:  # the common case, checked in C
+            return []
+        return [column for column, value in enumerate(row) if value is None]
 
     @abstractmethod
     def answer(self, output: Any, decision: int, row: Row, threshold: float) -> msgspec.Struct:

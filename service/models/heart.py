@@ -119,7 +119,7 @@ class HeartModel(TabularModel):
             threshold=threshold,
             prediction=decision,  # type: ignore[arg-type]
             label=HEART_LABELS[decision],
-            missing=[name for name, value in zip(self.counted_missing, row, strict=True) if value is None],
+            missing=[self.counted_missing[column] for column in self.missing(row)],
             version=self.version,
         )
 
