@@ -36,7 +36,7 @@ from litestar.openapi.spec import Tag
 from service import asgi, shutdown
 from service.api.admin import admin_routes
 from service.api.handlers import EXCEPTION_HANDLERS
-from service.api.health import health_endpoints, health_routes
+from service.api.health import health_routes
 from service.api.models import models_routes
 from service.api.predict import predict_endpoints, predict_routes
 from service.api.v2.routes import v2_router
@@ -104,13 +104,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
     plane = DataPlane(settings)
     shutdown.watch(plane)
     predict = predict_endpoints(plane, classes)
-    health = health_endpoints(plane)
     access_log = AccessLog(settings.access_log, settings.log_level)
     app = Litestar(
         route_handlers=[
             *predict_routes(predict, classes),
             *models_routes(plane),
-            *health_routes(health),
+            *health_routes(plane),
             *admin_routes(plane),
             v2_router(plane, classes),  # the Open Inference Protocol (KServe V2) under /v2
             MetricsController,  # Litestar's /metrics, minus the live gauges of dead workers
@@ -134,9 +133,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
     )
     app.state.plane = plane
-    direct = {("POST", path): endpoint for path, endpoint in predict.items()}
-    direct |= {("GET", path): endpoint for path, endpoint in health.items()}
-    asgi.install(app, plane, direct, access_log)
+    asgi.install(app, plane, {("POST", path): endpoint for path, endpoint in predict.items()}, access_log)
     return app
 
 

@@ -9,7 +9,7 @@ back), the access log line, the HTTP metrics (service.http_metrics says why here
 `Connection: close` while draining. Probes get no request id and no access line (one every few seconds
 per pod is noise); `/metrics` is not measured at all.
 
-The measured fast path: a few routes are answered here without Litestar's router and handler layers
+The measured fast path: the prediction routes are answered here without Litestar's router and handler layers
 (`DirectRoute`, by method and exact path). Why: a single prediction suspends while it waits for its
 micro-batch, and every layer between the server and the endpoint is a coroutine suspended and resumed
 with it; measured in-process, Litestar's layers took 35 µs of a 72 µs single prediction (37 µs

@@ -41,12 +41,11 @@ def direct_client(settings: Settings) -> Iterator[TestClient]:
         yield test_client
 
 
-def test_the_direct_table_holds_exactly_the_prediction_and_probe_routes(direct_client: TestClient) -> None:
+def test_the_direct_table_holds_exactly_the_prediction_routes(direct_client: TestClient) -> None:
     app = direct_client.app
     direct_routes = app.asgi_handler.direct_routes  # type: ignore[attr-defined]
     predictions = ("/predict/heart", "/predict/heart/batch", "/predict/digit", "/predict/digit/batch")
-    probes = ("/health/live", "/health/ready")
-    assert set(direct_routes) == {("POST", path) for path in predictions} | {("GET", path) for path in probes}
+    assert set(direct_routes) == {("POST", path) for path in predictions}
     declared = {route.path for route in app.routes}
     assert {path for _, path in direct_routes} <= declared
 
