@@ -27,6 +27,9 @@ tools: setup
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk >/dev/null; }
 	@command -v promtool >/dev/null 2>&1 || { echo "installing promtool (Debian package prometheus)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq prometheus >/dev/null; }
+	@# tests/web: Debian's chromium driven by Playwright for Python (Playwright's own browser download fails here)
+	@command -v chromium >/dev/null 2>&1 || { echo "installing chromium (Debian package)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 	@# kustomize itself (its Go library in a PyPI wheel, pure-Python cffi bindings declared for 3.14 only; they run on 3.11)
 	@$(PY) -c 'import pykustomize' 2>/dev/null || $(PY) -m pip install --quiet --ignore-requires-python 'pykustomize==0.1.4'
 
