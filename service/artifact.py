@@ -1,8 +1,8 @@
 """Find, read and verify one model version on disk; nothing here knows about ONNX or HTTP.
 
 A version is trusted only after every file its manifest lists matches the recorded size and sha256.
-`model.onnx` and `reference.json` are read into memory once and checked *as read*, so the bytes the
-service loads are the bytes it verified (no window in which the file could change in between).
+`model.onnx`, `reference.json` and `background.json` are read into memory once and checked *as read*, so
+the bytes the service loads are the bytes it verified (no window in which the file could change in between).
 Other files (weights, the pickled preprocessing, the report) are only hashed: the service never
 opens them otherwise, and in particular never unpickles anything.
 
@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 
 from service.contract import (
+    BACKGROUND_FILE,
     CURRENT_FILE,
     MANIFEST_FILE,
     ONNX_FILE,
@@ -36,7 +37,7 @@ from service.contract import (
 )
 
 # Files read into memory (and hashed as read) rather than only hashed on disk.
-LOADED_FILES = (ONNX_FILE, REFERENCE_FILE)
+LOADED_FILES = (ONNX_FILE, REFERENCE_FILE, BACKGROUND_FILE)
 MAX_MANIFEST_BYTES = 16 << 20  # a manifest is tens of kB; refuse to parse something absurd
 
 
@@ -61,6 +62,7 @@ class Artifact:
     manifest: Manifest
     onnx_bytes: bytes
     reference: dict[str, Any]
+    background: bytes | None = None  # background.json, where the version has one (explanations)
 
 
 def resolve_version(artifacts_dir: Path, model: str, pinned: str | None = None) -> str:
@@ -218,4 +220,5 @@ def load_artifact(artifacts_dir: Path, model: str, pinned: str | None = None) ->
         manifest=manifest,
         onnx_bytes=loaded[ONNX_FILE],
         reference=reference,
+        background=loaded.get(BACKGROUND_FILE),
     )

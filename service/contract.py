@@ -25,6 +25,10 @@ WEIGHTS_FILE = "weights.pt"
 PREPROCESS_FILE = "preprocess.joblib"
 REFERENCE_FILE = "reference.json"
 REPORT_DIR = "report"
+# The explanations' background (optional: a version without it serves predictions, not explanations):
+# {"rule": how training chose the rows, "columns": the ONNX input's columns, "rows": [[...], ...]}, the
+# rows in model.onnx's input encoding, so that anyone can recompute an explanation from the two files.
+BACKGROUND_FILE = "background.json"
 
 # Files every version must list in its manifest (the report adds more).
 REQUIRED_FILES = (ONNX_FILE, WEIGHTS_FILE, PREPROCESS_FILE, REFERENCE_FILE)
@@ -281,6 +285,9 @@ class Manifest(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=T
     parity: dict[str, Any] | None = None
     monitoring: dict[str, Any] | None = None
     training: dict[str, Any] | None = None
+    # How `?explain=true` explains this version: {"file", "rule", "rows", "method", "unit"} (see
+    # BACKGROUND_FILE); absent for versions built before explanations existed.
+    explanation: dict[str, Any] | None = None
 
 
 # The keys every manifest has (the rest are optional).

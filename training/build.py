@@ -14,10 +14,19 @@ from pathlib import Path
 import joblib
 import torch
 
-from service.contract import ONNX_FILE, PREPROCESS_FILE, REFERENCE_FILE, SCHEMA_VERSION, WEIGHTS_FILE, Manifest
+from service.contract import (
+    BACKGROUND_FILE,
+    ONNX_FILE,
+    PREPROCESS_FILE,
+    REFERENCE_FILE,
+    SCHEMA_VERSION,
+    WEIGHTS_FILE,
+    Manifest,
+)
 from training import bundle
 from training.config import RunConfig, to_dict
 from training.evaluate import probability_histogram
+from training.explain import background_payload
 from training.export import PARITY_TOLERANCE, check_parity, export_onnx
 from training.preprocess import stratified_split
 from training.tasks.base import Task, Trained
@@ -52,6 +61,9 @@ def build(task: Task, run: RunConfig, log: Callable[[str], None] = print) -> Pat
         }
         reference_p = fitted.predict_proba(reference_x)
         bundle.write_json(staging / REFERENCE_FILE, {"inputs": inputs, "probabilities": reference_p.tolist()})
+        background, explanation = task.background(trained)
+        columns = explanation.pop("columns")
+        bundle.write_json(staging / BACKGROUND_FILE, background_payload(explanation["rule"], columns, background))
         torch.save(fitted.model.state_dict(), staging / WEIGHTS_FILE)
         architecture = task.architecture(config)
         joblib.dump(
@@ -81,9 +93,11 @@ def build(task: Task, run: RunConfig, log: Callable[[str], None] = print) -> Pat
             labels=list(task.labels),
             threshold=threshold,
             metrics={"cv": cv["cv"], "cv_folds": cv["folds"], **evaluation.metrics},
+            drift=task.drift(trained),
             parity={"tolerance": PARITY_TOLERANCE, "max_abs_diff": parity},
             monitoring={"test_probability_histogram": probability_histogram(evaluation.monitored)},
             training={"histories": [h.as_dict() for h in fitted.histories]},
+            explanation={"file": BACKGROUND_FILE, "rows": len(background), **explanation},
             files={},  # publish lists them once every file, the report included, is written
         )
         if run.report:

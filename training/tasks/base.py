@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Literal, Protocol
 import numpy as np
 from torch import nn
 
-from service.contract import Manifest, ModelInputs, ModelOutputs, TensorSpec, Threshold
+from service.contract import Drift, Manifest, ModelInputs, ModelOutputs, TensorSpec, Threshold
 from training.config import RunConfig
 from training.engine import History
 
@@ -159,9 +159,19 @@ class Task(ABC):
         """Extra facts about the data for the manifest's `data` (between "rows" and "split")."""
         return {}
 
+    def drift(self, trained: Trained) -> Drift | None:
+        """The manifest's `drift`: reference distributions of the columns the service's Model watches
+        (its `drift_columns`), from training rows only (service.drift computes the shares)."""
+        return None
+
+    @abstractmethod
+    def background(self, trained: Trained) -> tuple[np.ndarray, dict[str, Any]]:
+        """background.json's rows (model.onnx's input encoding, from training rows only) and the manifest's
+        `explanation` entry without its `file` and `rows`: {"rule", "method", "unit", "columns"}."""
+
     @abstractmethod
     def write_report(self, staging: Path, manifest: Manifest, trained: Trained, evaluation: Evaluation) -> None:
-        """The model card and plots under report/."""
+        """The model card and plots under report/ (model.onnx and background.json are in `staging`)."""
 
     @abstractmethod
     def headline(self, manifest: Manifest) -> list[str]:

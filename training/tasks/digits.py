@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,22 +11,33 @@ from sklearn.metrics import accuracy_score, recall_score
 from torch import nn
 
 from service.contract import (
+    BACKGROUND_FILE,
     DIGIT_LABELS,
     DIGIT_MAX_VALUE,
     DIGIT_PIXELS,
     DIGIT_SIDE,
     DIGITS_ONNX_INPUT,
     DIGITS_ONNX_OUTPUT,
+    ONNX_FILE,
+    Drift,
     Manifest,
     ModelInputs,
     ModelOutputs,
     PixelSpec,
     Threshold,
 )
+from service.drift import (
+    IMAGE_STATISTICS,
+    category_column,
+    classification_statistics,
+    image_statistics,
+    number_column,
+)
 from training.config import DigitsConfig, RunConfig
 from training.data import DigitsData, load_digits_data
 from training.digits import fit_baseline, fit_digits
 from training.evaluate import choose_min_confidence, confusion, cross_validate_digits
+from training.explain import DIGITS_BACKGROUND_RULE, digit_maps, digits_background
 from training.models import DigitsCNN, LogitEnsemble
 from training.tasks.base import Evaluation, Task, Trained, batch_tensor, ensemble_architecture
 
@@ -98,6 +110,16 @@ class DigitsTask(Task):
         # The service's drift histogram watches the top-class probability of each answer.
         return Evaluation(metrics, probabilities=proba, monitored=proba.max(axis=1))
 
+    def drift(self, trained: Trained) -> Drift:
+        """The training images' ink statistics, and the answers the cross-validation's models gave for
+        them (out of fold: a model's answers on its own training rows would be over-confident)."""
+        images = image_statistics(trained.data.X[trained.dev], DIGIT_SIDE)
+        answers = classification_statistics(trained.cv["oof_probabilities"], trained.threshold.value)
+        columns = [number_column(name, images[:, index]) for index, name in enumerate(IMAGE_STATISTICS)]
+        columns.append(category_column("predicted", answers[:, 0], range(len(DIGIT_LABELS)), DIGIT_LABELS))
+        columns.append(category_column("confident", answers[:, 1], (0, 1), ("no", "yes")))
+        return Drift(source="training split", rows=len(images), columns=columns)
+
     def reference(self, trained: Trained) -> tuple[list[dict[str, Any]], np.ndarray]:
         rows = trained.x_test[:REFERENCE_ROWS]
         return [{"pixels": [int(v) for v in row]} for row in rows], rows
@@ -118,12 +140,24 @@ class DigitsTask(Task):
             "min_confidence": trained.threshold.value,
         }
 
+    def background(self, trained: Trained) -> tuple[np.ndarray, dict[str, Any]]:
+        return digits_background(trained.data.X[trained.dev]), {
+            "rule": DIGITS_BACKGROUND_RULE,
+            "method": "occlusion: per pixel, P(predicted digit) minus the same with that pixel set to the "
+            "background's (does not add up to the answer minus the base value)",
+            "unit": "probability",
+            "columns": [f"pixel_{index}" for index in range(DIGIT_PIXELS)],
+        }
+
     def write_report(self, staging: Path, manifest: Manifest, trained: Trained, evaluation: Evaluation) -> None:
-        from training import report  # lazily: it sets matplotlib's backend, which reload users must not get
+        from training import report, report_explain  # lazily: they set matplotlib's backend (not for reload users)
 
         report.write_digits_report(
             staging, manifest, trained.y_test, evaluation.probabilities, trained.fitted.histories, trained.x_test
         )
+        background = np.asarray(json.loads((staging / BACKGROUND_FILE).read_text())["rows"], dtype=np.float32)
+        maps, predicted = digit_maps(staging / ONNX_FILE, trained.x_test, background)
+        report_explain.write_digit_maps(staging, maps, predicted, DIGIT_SIDE)
 
     def headline(self, manifest: Manifest) -> list[str]:
         m = manifest.metrics

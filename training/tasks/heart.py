@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,19 +11,25 @@ import pandas as pd
 from torch import nn
 
 from service.contract import (
+    BACKGROUND_FILE,
     HEART_EXAMPLE,
+    HEART_FEATURE_NAMES,
     HEART_FEATURES,
     HEART_LABELS,
     HEART_ONNX_INPUT,
     HEART_ONNX_OUTPUT,
+    ONNX_FILE,
+    Drift,
     Manifest,
     ModelInputs,
     ModelOutputs,
     Threshold,
 )
+from service.drift import category_column, number_column
 from training.config import HeartConfig, RunConfig
 from training.data import HeartData, heart_matrix, heart_records, load_cleveland, load_heart_csv
 from training.evaluate import binary_metrics, choose_threshold, confusion, cross_validate_heart
+from training.explain import HEART_BACKGROUND_RULE, heart_background, heart_contributions
 from training.heart import FittedHeart, fit_baseline, fit_heart
 from training.models import HeartMLP, LogitEnsemble, TabularEncoder
 from training.tasks.base import Evaluation, Task, Trained, batch_tensor, ensemble_architecture
@@ -131,8 +138,30 @@ class HeartTask(Task):
     def data_facts(self, trained: Trained) -> dict[str, Any]:
         return {"positives": int(trained.data.y.sum())}
 
+    def drift(self, trained: Trained) -> Drift:
+        """Every feature of the training split as the ONNX matrix holds it: deciles of the numbers, the
+        share of each category, and how often each is missing."""
+        x = trained.data.X[trained.dev].astype(np.float32)
+        columns = [
+            number_column(spec.name, x[:, index])
+            if spec.kind == "number"
+            else category_column(spec.name, x[:, index], spec.codes, [str(value) for value in spec.categories])
+            for index, spec in enumerate(HEART_FEATURES)
+        ]
+        return Drift(source="training split", rows=len(x), columns=columns)
+
+    def background(self, trained: Trained) -> tuple[np.ndarray, dict[str, Any]]:
+        rows = heart_background(trained.data.X[trained.dev], trained.config.seed)
+        return rows, {
+            "rule": HEART_BACKGROUND_RULE,
+            "method": "exact Shapley values (interventional: v(S) = mean over background rows b of "
+            "f(x_S, b_rest)) of the served graph's P(disease)",
+            "unit": "probability",
+            "columns": list(HEART_FEATURE_NAMES),
+        }
+
     def write_report(self, staging: Path, manifest: Manifest, trained: Trained, evaluation: Evaluation) -> None:
-        from training import report  # lazily: it sets matplotlib's backend, which reload users must not get
+        from training import report, report_explain  # lazily: they set matplotlib's backend (not for reload users)
 
         p_base = evaluation.baseline_probabilities
         assert p_base is not None, "HeartTask.evaluate sets the baseline's probabilities"
@@ -146,6 +175,9 @@ class HeartTask(Task):
             trained.cv["oof_probabilities"],
             trained.y_dev,
         )
+        background = np.asarray(json.loads((staging / BACKGROUND_FILE).read_text())["rows"], dtype=np.float32)
+        contributions, base = heart_contributions(staging / ONNX_FILE, trained.x_test, background)
+        report_explain.write_heart_importance(staging, list(HEART_FEATURE_NAMES), contributions, base)
 
     def headline(self, manifest: Manifest) -> list[str]:
         m = manifest.metrics
