@@ -242,6 +242,33 @@ class ModelOutputs(Struct, forbid_unknown_fields=True):
     onnx: TensorSpec
 
 
+class DriftColumn(Struct, kw_only=True, forbid_unknown_fields=True):
+    """One monitored column (a feature, or a statistic of the input): its buckets and the training split's
+    share in each. Bucket i holds edges[i-1] < v <= edges[i]; the first and last are open-ended; a missing
+    value is counted apart (`missing`). `shares` and `missing` add up to 1 (service.drift computes them)."""
+
+    name: Annotated[str, Meta(min_length=1)]
+    kind: Literal["number", "category"]
+    edges: list[float]  # sorted, strictly increasing; float32 values
+    buckets: Annotated[list[str], Meta(min_length=1)]  # len(edges) + 1 names (a number's range, a category)
+    shares: list[Annotated[float, Meta(ge=0, le=1)]]
+    missing: Annotated[float, Meta(ge=0, le=1)]
+
+    def __post_init__(self) -> None:
+        if not len(self.buckets) == len(self.edges) + 1 == len(self.shares):
+            raise ValueError(f"drift column {self.name!r}: needs len(edges) + 1 buckets and as many shares")
+        if any(low >= high for low, high in zip(self.edges, self.edges[1:], strict=False)):
+            raise ValueError(f"drift column {self.name!r}: edges must increase strictly")
+
+
+class Drift(Struct, kw_only=True, forbid_unknown_fields=True):
+    """The reference distributions the service's input-drift metrics compare live traffic with."""
+
+    source: str  # which rows the shares describe ("training split")
+    rows: Annotated[int, Meta(ge=1)]
+    columns: list[DriftColumn]
+
+
 def is_threshold_override(value: float) -> bool:
     """A request's own decision threshold: strictly between 0 and 1 (0 or 1 would decide every row the
     same way). False for NaN and infinities too. Every protocol checks overrides with this."""
@@ -279,6 +306,8 @@ class Manifest(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=T
     labels: Annotated[list[str], Meta(min_length=1)]
     threshold: Threshold
     metrics: dict[str, Any]
+    # Input drift references (service.drift); absent for versions built before drift monitoring existed.
+    drift: Drift | None = None
     files: dict[str, FileEntry]
     task: Literal["binary", "multiclass"] | None = None
     architecture: dict[str, Any] | None = None

@@ -56,6 +56,8 @@ class Served:
         if (metrics := self.metrics) is not None:
             metrics.observe_call(len(outputs), time.perf_counter() - started)
             metrics.probability.observe_many(self.model.scores(outputs))
+            if metrics.drift is not None:
+                metrics.drift.add(matrix, outputs)
         return outputs
 
     async def predict_one(self, row: Any, threshold: float) -> tuple[Any, int]:
@@ -124,6 +126,7 @@ class DataPlane:
         sha256 = manifest.files[ONNX_FILE].sha256
         served.metrics = ModelMetrics(name, artifact.version, sha256, manifest.labels, served.model.counted_missing)
         served.metrics.publish(manifest.monitoring)
+        served.metrics.watch_inputs(manifest.drift, served.model.drift_values)
         served.info = describe(served.model, sha256)
         logger.info(
             "model loaded",
@@ -238,4 +241,5 @@ def describe(model: Model, sha256: str) -> ModelInfo:
         labels=list(manifest.labels),
         metrics=headline_metrics(manifest.metrics),
         inputs=msgspec.to_builtins(manifest.inputs),
+        drift=manifest.drift,
     )

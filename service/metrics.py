@@ -13,12 +13,16 @@ observations of a batch are folded with numpy into one increment per bucket or l
 
 from __future__ import annotations
 
+import asyncio
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from prometheus_client import Counter, Gauge, Histogram
+
+from service.contract import Drift
+from service.drift import MISSING, BucketFolder
 
 # Not `le`: promtool check metrics refuses an `le` label on anything but a histogram. A rule joins
 # it with the live histogram through label_replace(..., "le", "$1", "bound", "(.*)").
@@ -55,11 +59,32 @@ BATCH_ROWS = Histogram(
     ["model", "version"],
     buckets=BATCH_BUCKETS,
 )
+EXPLANATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+EXPLAINED_ROWS = Counter("modelserve_explained_rows", "Answered rows explained (`?explain=true`)", ["model", "version"])
+EXPLANATION = Histogram(
+    "modelserve_explanation_seconds",
+    "Time to explain one request's rows: building the rows, the one onnxruntime call, folding its outputs",
+    ["model", "version"],
+    buckets=EXPLANATION_BUCKETS,
+)
 VALIDATION_FAILURES = Counter(
     "modelserve_validation_failures", "Prediction requests refused, by reason class", ["model", "reason"]
 )
 MISSING_FIELDS = Counter(
     "modelserve_missing_fields", "Heart rows answered with this field missing", ["model", "version", "field"]
+)
+INPUT_BUCKET = Counter(
+    "modelserve_input_bucket",
+    "Answered rows per bucket of a monitored input column (service.drift; bucket `missing`: no value)",
+    ["model", "version", "feature", "bucket"],
+)
+# Gauges rather than constants in a generated rules file: a new version brings its reference with it on
+# reload, and one set of rules serves every model and version.
+INPUT_REFERENCE = Gauge(
+    "modelserve_input_reference_share",
+    "The training split's share of rows in each bucket of a monitored input column (the manifest's drift)",
+    ["model", "version", "feature", "bucket"],
+    multiprocess_mode="livemax",
 )
 MODEL_INFO = Gauge(
     "modelserve_model_info",
@@ -165,10 +190,22 @@ class ModelMetrics:
         self.inference = HistogramCell(INFERENCE.labels(model, version))
         self.batch_rows = HistogramCell(BATCH_ROWS.labels(model, version))
         self.missing = [CounterCell(MISSING_FIELDS.labels(model, version, field)) for field in fields]
+        self.explained = CounterCell(EXPLAINED_ROWS.labels(model, version))
+        self.explanation = HistogramCell(EXPLANATION.labels(model, version))
+        self.drift: InputDrift | None = None
+
+    def watch_inputs(self, drift: Drift | None, values: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
+        """Count the monitored columns (`values` of each call's matrix and outputs) against `drift`."""
+        if drift is not None:
+            self.drift = InputDrift(self.model, self.version, drift, values)
 
     def observe_call(self, rows: int, seconds: float) -> None:
         self.inference.observe(seconds)
         self.batch_rows.observe(rows)
+
+    def observe_explanation(self, rows: int, seconds: float) -> None:
+        self.explained.inc(rows)
+        self.explanation.observe(seconds)
 
     def publish(self, monitoring: dict[str, Any] | None) -> None:
         """This version is served: info 1, and the training distribution for drift comparisons."""
@@ -182,6 +219,8 @@ class ModelMetrics:
     def retire(self) -> None:
         """This version was replaced in this worker."""
         MODEL_INFO.labels(self.model, self.version, self.sha256).set(0)
+        if self.drift is not None:
+            self.drift.flush()
 
 
 def format_le(bound: float) -> str:
@@ -194,3 +233,65 @@ def set_ready(models: Sequence[str], ready: bool) -> None:
     READY.set(value)
     for model in models:
         MODEL_READY.labels(model).set(value)
+
+
+class InputDrift:
+    """Live bucket counts of one version's monitored input columns, next to its training reference.
+
+    The work is off the per-request path: each ONNX call only queues its matrix and outputs; the queue
+    is folded (BucketFolder: a few whole-matrix numpy operations, then one increment per non-empty
+    bucket) once it holds FLUSH_ROWS rows, so a 1000-row batch is folded at once, or FLUSH_SECONDS after
+    its first row, so single predictions are folded many at a time and a quiet server's counts still
+    reach the next scrape.
+    """
+
+    FLUSH_ROWS = 256
+    FLUSH_SECONDS = 1.0
+
+    def __init__(
+        self, model: str, version: str, drift: Drift, values: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    ) -> None:
+        self._values = values
+        self._folder = BucketFolder([column.edges for column in drift.columns])
+        self._cells = {
+            slot: CounterCell(INPUT_BUCKET.labels(model, version, feature, bucket))
+            for slot, (feature, bucket) in self._folder.slot_names(drift.columns).items()
+        }
+        for column in drift.columns:
+            for bucket, share in [*zip(column.buckets, column.shares, strict=True), (MISSING, column.missing)]:
+                INPUT_REFERENCE.labels(model, version, column.name, bucket).set(share)
+        self._matrices: list[np.ndarray] = []
+        self._outputs: list[np.ndarray] = []
+        self._rows = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, matrix: np.ndarray, outputs: np.ndarray) -> None:
+        """Queue one ONNX call's rows (the arrays are not modified afterwards)."""
+        self._matrices.append(matrix)
+        self._outputs.append(outputs)
+        self._rows += len(matrix)
+        if self._rows >= self.FLUSH_ROWS:
+            self.flush()
+        elif self._timer is None:
+            try:
+                self._timer = asyncio.get_running_loop().call_later(self.FLUSH_SECONDS, self.flush)
+            except RuntimeError:  # no event loop in this thread: fold now
+                self.flush()
+
+    def flush(self) -> None:
+        """Fold every queued row into the counters."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._matrices:
+            return
+        matrices, outputs = self._matrices, self._outputs
+        self._matrices, self._outputs, self._rows = [], [], 0
+        if len(matrices) == 1:
+            matrix, output = matrices[0], outputs[0]
+        else:
+            matrix, output = np.concatenate(matrices), np.concatenate(outputs)
+        counts = self._folder.counts(self._values(matrix, output))
+        cells = self._cells
+        for slot in np.flatnonzero(counts).tolist():
+            cells[slot].inc(int(counts[slot]))

@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct
 
+from service.contract import Drift
+
 
 class ModelInfo(Struct):
     name: str
@@ -20,6 +22,14 @@ class ModelInfo(Struct):
     labels: list[str]
     metrics: Annotated[dict[str, Any], Meta(description="headline metrics (cross-validation and test split)")]
     inputs: Annotated[dict[str, Any], Meta(description="the input specification from the manifest")]
+    drift: Annotated[
+        Drift | None,
+        Meta(
+            description="the training split's distribution of each monitored input column (bucket shares and "
+            "missing share), which the modelserve_input_* metrics compare live traffic with; null for a "
+            "version built without it"
+        ),
+    ] = None
 
 
 class ModelList(Struct):

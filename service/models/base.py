@@ -88,6 +88,8 @@ class Model(ABC):
     tensor_inputs: ClassVar[tuple[TensorInput, ...]]
     tensor_outputs: ClassVar[tuple[TensorOutput, ...]]
     docs: ClassVar[Docs]
+    # Input drift (service.drift): the columns `drift_values` gives, named as the manifest's `drift` names them
+    drift_columns: ClassVar[tuple[str, ...]] = ()
     overridable_threshold: ClassVar[bool] = False  # a request may set its own decision threshold
     counted_missing: ClassVar[tuple[str, ...]] = ()  # input columns whose absence is counted (metrics)
     choices: ClassVar[dict[str, str]] = {}  # field → allowed categories, quoted in validation errors
@@ -128,6 +130,8 @@ class Model(ABC):
             raise self.refuse(f"outputs.onnx should be {self.onnx_output!r} of shape {list(self.output_shape)}")
         if list(manifest.labels) != list(self.labels):
             raise self.refuse(f"labels should be {list(self.labels)}")
+        if manifest.drift is not None and [c.name for c in manifest.drift.columns] != list(self.drift_columns):
+            raise self.refuse(f"drift.columns should be {list(self.drift_columns)}")
 
     # ---- the request path ----------------------------------------------------------------------
 
@@ -143,6 +147,11 @@ class Model(ABC):
     def matrix(self, items: list[Any]) -> np.ndarray:
         """Validated request instances → the (rows, input_width) float32 matrix (NaN where missing)."""
         return np.array([self.row(item, f"instances.{index}") for index, item in enumerate(items)], dtype=np.float32)
+
+    def drift_values(self, matrix: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+        """Per row, the monitored columns (float32, NaN where missing) of one call's input matrix and
+        outputs; by default the input matrix's own columns."""
+        return matrix
 
     @abstractmethod
     def scores(self, outputs: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ from service.contract import (
     DIGITS_ONNX_OUTPUT,
     PixelSpec,
 )
+from service.drift import CLASSIFICATION_STATISTICS, IMAGE_STATISTICS, classification_statistics, image_statistics
 from service.errors import BLANK_IMAGE, RANGE, SCHEMA, SIZE, ServiceError, invalid, join_path
 from service.image import BlankImageError, image_to_pixels
 from service.models.base import Docs, Model, TensorInput, TensorOutput, batch_answer
@@ -152,6 +153,13 @@ class DigitsModel(Model):
 
     def scores(self, outputs: np.ndarray) -> np.ndarray:
         return outputs.max(axis=1)
+
+    # What shifts when the images come from elsewhere: ink, its extent and position; and the answers.
+    drift_columns = IMAGE_STATISTICS + CLASSIFICATION_STATISTICS
+
+    def drift_values(self, matrix: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+        images = image_statistics(matrix, DIGIT_SIDE)
+        return np.hstack([images, classification_statistics(outputs, self.threshold)])
 
     def decide(self, outputs: np.ndarray, threshold: float) -> np.ndarray:
         return outputs.argmax(axis=1)

@@ -171,6 +171,7 @@ def _derive(cls: type[TabularModel]) -> None:
     names = tuple(spec.name for spec in features)
     cls.input_width = len(features)
     cls.counted_missing = names
+    cls.drift_columns = names  # every feature's distribution is watched (drift_values: the matrix itself)
     cls.choices = {s.name: ", ".join(repr(v) for v in s.categories) for s in features if s.kind == "category"}
     cls._values = attrgetter(*names)
     # Columns whose API value is already the ONNX code go into the matrix as they are; the others (text
