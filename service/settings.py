@@ -104,6 +104,9 @@ class Settings(BaseSettings):
         description="granian: after SIGTERM, seconds of serving on, not ready and closing each connection, before "
         "the listener closes",
     )
+    grpc_port: int = Field(
+        8001, ge=0, le=65535, description="Open Inference Protocol gRPC port, shared by the workers (0: no gRPC)"
+    )
     max_batch: int = Field(1000, ge=1, le=100_000, description="most instances in one batch request")
     # 4 MiB: a 1000-row heart batch is ~150 kB and a 512×512 image in JSON ~1 MB; a body over the
     # limit is refused (413) before it is read, so the limit also caps the memory one request costs.

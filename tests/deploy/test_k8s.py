@@ -78,9 +78,11 @@ def test_schema_validation_catches_a_broken_deployment(base_objects: list[dict[s
 def test_probes_use_the_service_routes_and_port(objects: list[dict[str, Any]]) -> None:
     routes = get_routes()
     main = container(objects)
-    (port,) = main["ports"]
+    port, grpc = main["ports"]
     assert port == {"name": "http", "containerPort": Settings().port, "protocol": "TCP"}
     assert int(config(objects)["SERVICE_PORT"]) == port["containerPort"]
+    assert grpc == {"name": "grpc", "containerPort": Settings().grpc_port, "protocol": "TCP"}
+    assert int(config(objects)["SERVICE_GRPC_PORT"]) == grpc["containerPort"]
     probes = {kind: main[kind]["httpGet"] for kind in ("startupProbe", "livenessProbe", "readinessProbe")}
     assert probes["livenessProbe"]["path"] == "/health/live"
     assert probes["readinessProbe"]["path"] == "/health/ready"
@@ -164,8 +166,9 @@ def test_service_hpa_pdb_and_network_policy_select_the_pods(objects: list[dict[s
 
     service = by_kind(objects, "Service")
     assert service["spec"]["selector"].items() <= pod_labels.items()
-    (port,) = service["spec"]["ports"]
-    assert (port["port"], port["targetPort"], port["name"]) == (80, "http", "http")
+    http, grpc = service["spec"]["ports"]
+    assert (http["port"], http["targetPort"], http["name"]) == (80, "http", "http")
+    assert (grpc["port"], grpc["targetPort"], grpc["name"]) == (8001, "grpc", "grpc")
 
     hpa = by_kind(objects, "HorizontalPodAutoscaler")
     assert hpa["apiVersion"] == "autoscaling/v2"
@@ -183,7 +186,7 @@ def test_service_hpa_pdb_and_network_policy_select_the_pods(objects: list[dict[s
     assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
     assert policy["spec"]["policyTypes"] == ["Ingress"]
     (rule,) = policy["spec"]["ingress"]
-    assert rule["ports"] == [{"port": container(objects)["ports"][0]["containerPort"], "protocol": "TCP"}]
+    assert rule["ports"] == [{"port": port["containerPort"], "protocol": "TCP"} for port in container(objects)["ports"]]
 
 
 def test_service_monitor_scrapes_the_metrics_route(objects: list[dict[str, Any]]) -> None:
