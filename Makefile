@@ -9,7 +9,7 @@ PORT ?= 8000
 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: setup tools train serve test bench soak fuzz lint format clean
+.PHONY: setup tools container-tools image kube-play train serve test bench soak fuzz lint format clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,21 @@ tools: setup
 	@# kustomize itself (its Go library in a PyPI wheel, pure-Python cffi bindings declared for 3.14 only; they run on 3.11)
 	@$(PY) -c 'import pykustomize' 2>/dev/null || $(PY) -m pip install --quiet --ignore-requires-python 'pykustomize==0.1.4'
 
+# podman (with buildah, runc, and debootstrap for a base image where no registry answers) builds and runs
+# the image in `make image`, `make kube-play` and tests/deploy (Debian packages; docker with a daemon also works).
+container-tools:
+	@command -v podman >/dev/null 2>&1 && command -v runc >/dev/null 2>&1 && command -v debootstrap >/dev/null 2>&1 || { \
+	  echo "installing podman, buildah, runc, debootstrap (Debian packages)"; $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq podman buildah runc debootstrap >/dev/null; }
+
+# deploy/Dockerfile -> modelserve:<version> (deploy/image/build.sh: engine, base image, pip configuration).
+image: setup container-tools
+	PYTHON=$(PY) deploy/image/build.sh
+
+# The production overlay's Deployment under `podman kube play` with that image, checked as a cluster would.
+kube-play: image tools
+	$(PY) -m pytest -p no:cacheprovider -q -s tests/deploy/test_image.py tests/deploy/test_kube_play.py
+
 train: setup
 	$(PY) -m training --artifacts-dir $(ARTIFACTS)
 
@@ -43,7 +58,7 @@ $(ARTIFACTS)/heart/CURRENT $(ARTIFACTS)/digits/CURRENT:
 serve: setup $(ARTIFACTS)/heart/CURRENT $(ARTIFACTS)/digits/CURRENT
 	SERVICE_HOST=$(HOST) SERVICE_PORT=$(PORT) SERVICE_ARTIFACTS_DIR=$(ARTIFACTS) $(PY) -m service
 
-test: setup tools
+test: setup tools container-tools
 	$(PY) -m pytest
 
 bench: setup tools $(ARTIFACTS)/heart/CURRENT $(ARTIFACTS)/digits/CURRENT

@@ -72,7 +72,7 @@ def pip_specs(stage: Stage) -> list[str]:
                         skip_next = False
                     elif word in {"--extra-index-url", "--index-url", "-c", "-r"}:
                         skip_next = True
-                    elif not word.startswith("-"):
+                    elif not word.startswith("-") and "$" not in word:  # options from build arguments
                         specs.append(word)
     return specs
 
@@ -89,7 +89,9 @@ def healthcheck_command(stage: Stage) -> list[str]:
 
 
 def test_two_stages_build_then_slim_runtime(stages: list[Stage]) -> None:
-    assert [(s.image, s.name) for s in stages] == [("python:3.11-slim", "build"), ("python:3.11-slim", "runtime")]
+    assert [(s.image, s.name) for s in stages] == [("${BASE_IMAGE}", "build"), ("${BASE_IMAGE}", "runtime")]
+    # One base for both stages, a build argument: python:3.11-slim unless `make image` makes one.
+    assert re.search(r"^ARG BASE_IMAGE=python:3\.11-slim$", DOCKERFILE.read_text(), flags=re.MULTILINE)
 
 
 def test_build_stage_installs_train_extra_and_trains(stages: list[Stage]) -> None:
