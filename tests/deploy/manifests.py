@@ -91,6 +91,8 @@ MODEL_METRICS = {
     "modelserve_batch_rows_bucket",
     "modelserve_validation_failures_total",
     "modelserve_missing_fields_total",
+    "modelserve_input_bucket_total",
+    "modelserve_input_reference_share",
     "modelserve_model_info",
     "modelserve_reloads_total",
     "modelserve_model_ready",

@@ -27,6 +27,9 @@ from tests.deploy.manifests import (
 ALERTS = {
     "ModelserveHigh5xxRatio",
     "ModelserveHighP99Latency",
+    "ModelserveInputDrift",
+    "ModelserveInputDriftWarning",
+    "ModelserveInputMissing",
     "ModelserveModelNotReady",
     "ModelserveNoPredictions",
     "ModelservePredictionDrift",
@@ -100,6 +103,7 @@ def test_rules_read_only_metrics_the_service_exposes() -> None:
     used = set().union(*(metrics_in(rule["expr"]) for rule in all_rules()))
     assert {"litestar_requests_total", "litestar_request_duration_seconds_bucket"} <= used
     assert {"modelserve_predicted_probability_bucket", "modelserve_reference_probability_ratio"} <= used
+    assert {"modelserve_input_bucket_total", "modelserve_input_reference_share"} <= used
 
 
 def test_every_alert_has_severity_and_summary() -> None:
