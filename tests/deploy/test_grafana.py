@@ -60,7 +60,8 @@ def test_every_metric_referenced_exists() -> None:
 
 
 def test_dashboard_covers_what_operators_watch() -> None:
-    """Request rate, errors, latency percentiles, predictions by label, probability vs reference, versions, reloads."""
+    """Request rate, errors, latency percentiles, predictions by label, probability vs reference, versions, reloads,
+    input drift."""
     used = set().union(*(metrics_in(expr) for expr in expressions()))
     assert {
         "litestar_requests_total",
@@ -71,7 +72,14 @@ def test_dashboard_covers_what_operators_watch() -> None:
         "modelserve_model_info",
         "modelserve_reloads_total",
         "modelserve_model_ready",
+        "modelserve_input_reference_share",
     } <= used
+    recorded = set().union(*(recorded_in(expr) for expr in expressions()))
+    assert {  # the drift row: PSI per feature, live shares of the chosen feature, missing shares
+        "model_version_feature:modelserve_input_psi:1h",
+        "model_version_feature_bucket:modelserve_input_share:1h",
+        "model_version_feature:modelserve_input_missing_excess:1h",
+    } <= recorded
     quantiles = {expr.split(",")[0] for expr in expressions() if "litestar_request_duration_seconds_bucket" in expr}
     assert {"histogram_quantile(0.5", "histogram_quantile(0.95", "histogram_quantile(0.99"} <= quantiles
     assert any('status_code=~"5.."' in expr for expr in expressions())
