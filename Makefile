@@ -9,7 +9,7 @@ PORT ?= 8000
 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: setup tools container-tools image kube-play train serve test bench soak fuzz lint format clean
+.PHONY: setup tools container-tools image kube-play train serve test bench soak fuzz lint format clean grpc-code
 
 setup: $(STAMP)
 
@@ -77,6 +77,10 @@ FUZZ_SEED ?= $(shell date +%s)
 fuzz: setup
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_SEED=$(FUZZ_SEED) $(PY) -m pytest -p no:cacheprovider -q \
 	  tests/reliability/test_fuzz_openapi.py tests/reliability/test_request_properties.py
+
+# service/api/grpc/inference_pb2*.py from inference.proto (commit the result: the service needs no protoc).
+grpc-code: setup
+	$(PY) -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. --pyi_out=. service/api/grpc/inference.proto
 
 lint: setup
 	$(PY) -m ruff check .

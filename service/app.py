@@ -55,7 +55,7 @@ logger = logging.getLogger("service.app")
 API_VERSION = "1.0.0"
 
 
-def _lifespan(plane: DataPlane, access_log: AccessLog) -> Any:
+def _lifespan(plane: DataPlane, access_log: AccessLog, serve_grpc: bool) -> Any:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         started = time.perf_counter()
@@ -74,6 +74,11 @@ def _lifespan(plane: DataPlane, access_log: AccessLog) -> Any:
         logger.info("ready", extra={"models": versions, "seconds": round(time.perf_counter() - started, 3)})
         if plane.settings.server == "granian" and multiprocessing.parent_process() is not None:
             shutdown.drain_granian_worker_on_sigterm(plane, plane.settings.shutdown_delay)
+        grpc_server = None
+        if serve_grpc and plane.settings.grpc_port:
+            from service.api.grpc import server as grpc_api  # only where gRPC is served
+
+            grpc_server = await grpc_api.start(plane)
         interval = plane.settings.reload_interval
         poller = asyncio.create_task(poll_current(plane, interval)) if interval > 0 else None
         try:
@@ -83,6 +88,8 @@ def _lifespan(plane: DataPlane, access_log: AccessLog) -> Any:
             set_ready(plane.names, False)
             if poller is not None:
                 poller.cancel()
+            if grpc_server is not None:  # new calls refused, those in flight finish (as on REST)
+                await grpc_api.stop(grpc_server, plane.settings.drain_seconds)
             access_log.flush()  # the lines of the last loop turn
 
     return lifespan
@@ -97,8 +104,9 @@ def model_classes(settings: Settings) -> dict[str, Any]:
     return {name: MODEL_CLASSES[name] for name in settings.models}
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    """The service for `settings` (default: from the environment). Models load when the app starts."""
+def create_app(settings: Settings | None = None, serve_grpc: bool = False) -> Litestar:
+    """The service for `settings` (default: from the environment). Models load when the app starts.
+    With `serve_grpc` (the servers' workers) the lifespan also serves gRPC on SERVICE_GRPC_PORT."""
     settings = settings or Settings.from_env()
     classes = model_classes(settings)
     plane = DataPlane(settings)
@@ -114,7 +122,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             v2_router(plane, classes),  # the Open Inference Protocol (KServe V2) under /v2
             MetricsController,  # Litestar's /metrics, minus the live gauges of dead workers
         ],
-        lifespan=[_lifespan(plane, access_log)],
+        lifespan=[_lifespan(plane, access_log, serve_grpc)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,  # logging is configured once by `python -m service` (service.logs)
@@ -143,4 +151,4 @@ def app_from_env() -> Litestar:
     settings = Settings.from_env()
     configure_logging(settings.log_level)
     exit_with_supervisor()  # a worker process stops when its supervisor dies (either server)
-    return create_app(settings)
+    return create_app(settings, serve_grpc=True)

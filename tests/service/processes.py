@@ -29,7 +29,13 @@ def start(artifacts: Path, **extra: str) -> tuple[subprocess.Popen[str], str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SERVICE_") and k != "PROMETHEUS_MULTIPROC_DIR"}
     env.update(
-        {"SERVICE_ARTIFACTS_DIR": str(artifacts), "SERVICE_HOST": "127.0.0.1", "SERVICE_PORT": str(port), **extra}
+        {
+            "SERVICE_ARTIFACTS_DIR": str(artifacts),
+            "SERVICE_HOST": "127.0.0.1",
+            "SERVICE_PORT": str(port),
+            "SERVICE_GRPC_PORT": "0",  # no gRPC unless a test asks (a shared default port would mix servers)
+            **extra,
+        }
     )
     # Logs go to a file, not a pipe: a pipe nobody reads fills up (64 kB of access log) and blocks the server.
     log = tempfile.NamedTemporaryFile("w+", prefix="service-", suffix=".log", delete=False)  # noqa: SIM115

@@ -23,7 +23,7 @@ def version_of(path: Path) -> str:
 def test_server_metadata(client: TestClient) -> None:
     response = client.get("/v2")
     assert response.status_code == 200
-    assert response.json() == {"name": "modelserve", "version": "0.1.0", "extensions": []}
+    assert response.json() == {"name": "modelserve", "version": "0.1.0", "extensions": ["binary_tensor_data"]}
 
 
 @pytest.mark.parametrize("path", ["/v2/health/live", "/v2/health/ready"])

@@ -1,4 +1,5 @@
-"""A real, independent client: tritonclient's HTTP InferenceServerClient against `python -m service`.
+"""A real, independent client: tritonclient's HTTP InferenceServerClient against `python -m service`,
+with its defaults (binary tensor data both ways) and with binary data turned off.
 
 The client runs in a child process (tests/v2/triton_session.py), see there why.
 """
@@ -31,9 +32,13 @@ def service_url(small_artifacts: Path) -> Iterator[str]:
         stop(process)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=[True, False], ids=["binary (the default)", "json"])
 def session(
-    service_url: str, heart_reference: dict[str, Any], digits_reference: dict[str, Any], digits_version: Path
+    request: pytest.FixtureRequest,
+    service_url: str,
+    heart_reference: dict[str, Any],
+    digits_reference: dict[str, Any],
+    digits_version: Path,
 ) -> dict[str, Any]:
     complete = [
         index for index, row in enumerate(heart_reference["inputs"]) if len(row) == 13 and None not in row.values()
@@ -41,6 +46,7 @@ def session(
     partial = [{k: v for k, v in heart_reference["inputs"][i].items() if k not in ("ca", "thal")} for i in complete[:5]]
     job = {
         "url": service_url,
+        "binary": request.param,
         "heart": [heart_reference["inputs"][i] for i in complete],
         "heart_partial": partial,
         "digits": digits_reference["inputs"][:20],

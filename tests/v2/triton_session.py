@@ -1,7 +1,7 @@
 """Drive the service with tritonclient's HTTP client; run as a child process by test_tritonclient.py.
 
 A separate process because tritonclient.http brings gevent, whose hub and (if anything ever patched)
-monkeypatching must not leak into the test process. Reads `{"url", "heart": [...], "heart_partial": [...],
+monkeypatching must not leak into the test process. Reads `{"url", "binary", "heart": [...], "heart_partial": [...],
 "digits": [...]}` on stdin (rows as /predict takes them), writes what the client got back as JSON on stdout.
 """
 
@@ -31,6 +31,9 @@ HEART_FEATURES = (
 )
 
 
+BINARY = False  # tritonclient's default is True: raw tensor bytes after the JSON (set from the job)
+
+
 def heart_inputs(rows: list[dict[str, Any]]) -> list[httpclient.InferInput]:
     """One InferInput per feature the rows have; a feature none of them has is left out (missing)."""
     inputs = []
@@ -43,17 +46,19 @@ def heart_inputs(rows: list[dict[str, Any]]) -> list[httpclient.InferInput]:
         else:
             array = np.array([[row[name]] for row in rows], dtype=np.float32)
             tensor = httpclient.InferInput(name, list(array.shape), "FP32")
-        tensor.set_data_from_numpy(array, binary_data=False)
+        tensor.set_data_from_numpy(array, binary_data=BINARY)
         inputs.append(tensor)
     return inputs
 
 
 def wanted(*names: str) -> list[httpclient.InferRequestedOutput]:
-    return [httpclient.InferRequestedOutput(name, binary_data=False) for name in names]
+    return [httpclient.InferRequestedOutput(name, binary_data=BINARY) for name in names]
 
 
 def main() -> None:
+    global BINARY  # noqa: PLW0603 (one setting for the whole session)
     job = json.load(sys.stdin)
+    BINARY = job["binary"]
     client = httpclient.InferenceServerClient(url=job["url"].removeprefix("http://"))
     heart_version = client.get_model_metadata("heart")["versions"][0]
     result: dict[str, Any] = {
@@ -82,7 +87,7 @@ def main() -> None:
     result["heart_strict"] = threshold.as_numpy("prediction").tolist()
     pixels = np.array([item["pixels"] for item in job["digits"]], dtype=np.float32)
     tensor = httpclient.InferInput("pixels", list(pixels.shape), "FP32")
-    tensor.set_data_from_numpy(pixels, binary_data=False)
+    tensor.set_data_from_numpy(pixels, binary_data=BINARY)
     digits = client.infer("digits", [tensor], model_version=job["digits_version"])  # all outputs, by default
     result["digits"] = {
         "probabilities": digits.as_numpy("probabilities").tolist(),
@@ -90,7 +95,7 @@ def main() -> None:
         "model_version": digits.get_response()["model_version"],
     }
     short = httpclient.InferInput("pixels", [1, 63], "FP32")
-    short.set_data_from_numpy(np.zeros((1, 63), dtype=np.float32), binary_data=False)
+    short.set_data_from_numpy(np.zeros((1, 63), dtype=np.float32), binary_data=BINARY)
     try:
         client.infer("digits", [short])
     except Exception as error:  # tritonclient raises InferenceServerException with the server's message

@@ -1,35 +1,49 @@
-"""One inference request end to end: JSON bytes → envelope → tensors → the model's matrix → data plane → JSON.
+"""One inference request end to end: body → envelope → tensors → the model's matrix → data plane → answer.
 
 The envelope, the tensors' datatypes and shapes are the protocol's, checked here against the model's
 declared inputs (`Model.tensor_inputs`); the values are the model's to judge (`Model.tensor_matrix`).
 The matrix goes through the data plane's `predict_matrix`, the call /predict/<route>/batch makes, so
-the numbers are the same and the model metrics count V2 requests too.
+the numbers are the same and the model metrics count V2 requests too. `predict` is the part every wire
+form shares (REST JSON, REST binary, gRPC): named tensors in, output values out.
 
-Binary tensor data (Triton's extension) is not supported: an input that carries it is refused; an
-output asked for in binary is answered as JSON, which clients read the same way (an output without
-`binary_data_size` is JSON).
+Binary tensor data (Triton's extension): with `Inference-Header-Content-Length: H` the first H bytes
+are the JSON and the rest are the inputs that carry `parameters.binary_data_size`, in input order
+(service.api.v2.raw decodes them). Outputs are binary when asked (`binary_data_output` on the request,
+`binary_data` on a requested output); the answer then carries the header too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 import numpy as np
 
 from service.api.v2.errors import bad_request
-from service.api.v2.schemas import InferenceResponse, Parameters, ResponseOutput, WireInput, WireRequest
-from service.api.v2.tensors import batch_size, by_name, check_shape, decode
+from service.api.v2.raw import NUMERIC_DTYPES, RawInput, encode
+from service.api.v2.schemas import (
+    NO_DATA,
+    BinaryOutput,
+    InferenceResponse,
+    Parameters,
+    ResponseOutput,
+    WireOutput,
+    WireRequest,
+)
+from service.api.v2.tensors import Tensor, batch_size, by_name, check_shape, decode
 from service.contract import is_threshold_override
 from service.dataplane import Served
 
-# Flags clients send for Triton's binary extension; answering JSON instead is what they can read.
+# Flags clients send for Triton's binary extension: whether outputs are sent as raw bytes.
 _BINARY_OUTPUT_FLAGS = {"binary_data_output", "binary_data"}
+_BINARY_SIZE = "binary_data_size"
 _decode_request = msgspec.json.Decoder(WireRequest).decode
 _encode = msgspec.json.Encoder().encode
+Outputs = dict[str, tuple[str, list[int], list[Any]]]  # name → (datatype, shape, flat values)
 
 
-def _envelope(body: bytes) -> WireRequest:
+def _envelope(body: bytes | memoryview) -> WireRequest:
     try:
         return _decode_request(body)
     except msgspec.ValidationError as error:
@@ -38,10 +52,18 @@ def _envelope(body: bytes) -> WireRequest:
         raise bad_request(f"the body is not valid JSON: {error}", "malformed_json") from None
 
 
-def _threshold(parameters: Parameters | None, accepts_threshold: bool, model: str) -> float | None:
-    threshold = None
+def _flag(where: str, key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise bad_request(f"{where} {key!r}: {repr(value)[:64]} is not true or false", "schema")
+    return value
+
+
+def threshold_of(parameters: Parameters | None, accepts_threshold: bool, model: str) -> tuple[float | None, bool]:
+    """The request's threshold override (None: the model's) and whether it asks for binary outputs."""
+    threshold, binary = None, False
     for key, value in (parameters or {}).items():
         if key in _BINARY_OUTPUT_FLAGS:
+            binary = _flag("parameter", key, value)
             continue
         if key != "threshold":
             raise bad_request(f"unknown request parameter {key[:64]!r}", "unknown_field")
@@ -52,38 +74,67 @@ def _threshold(parameters: Parameters | None, accepts_threshold: bool, model: st
                 f"parameter 'threshold': {repr(value)[:64]} is not a number strictly between 0 and 1", "query"
             )
         threshold = float(value)
-    return threshold
+    return threshold, binary
 
 
-def _check_input_parameters(request: WireRequest) -> None:
+def _inputs(request: WireRequest, rest: memoryview | None) -> list[Tensor]:
+    """The JSON inputs, with those whose bytes follow the JSON cut from `rest` (sizes checked first)."""
+    tensors: list[Tensor] = []
+    offset = 0
     for tensor in request.inputs:
-        for key in tensor.parameters or {}:
-            if key == "binary_data_size":
-                raise bad_request(
-                    f"input {tensor.name!r}: binary tensor data are not supported; send `data` as JSON", "schema"
-                )
-            raise bad_request(f"input {tensor.name!r}: unknown parameter {key[:64]!r}", "unknown_field")
+        size = None
+        for key, value in (tensor.parameters or {}).items():
+            if key != _BINARY_SIZE:
+                raise bad_request(f"input {tensor.name[:64]!r}: unknown parameter {key[:64]!r}", "unknown_field")
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise bad_request(f"input {tensor.name[:64]!r}: {_BINARY_SIZE} {repr(value)[:32]} is not a size")
+            size = value
+        if size is None:
+            tensors.append(tensor)
+            continue
+        if rest is None:
+            raise bad_request(
+                f"input {tensor.name[:64]!r}: {_BINARY_SIZE} without an Inference-Header-Content-Length header"
+            )
+        if tensor.data is not NO_DATA:
+            raise bad_request(f"input {tensor.name[:64]!r}: both `data` and {_BINARY_SIZE}")
+        if size > len(rest) - offset:
+            raise bad_request(
+                f"input {tensor.name[:64]!r}: {_BINARY_SIZE} {size} is more than the {len(rest) - offset} bytes left",
+                "size",
+            )
+        if tensor.datatype not in NUMERIC_DTYPES and tensor.datatype != "BYTES":
+            raise bad_request(f"input {tensor.name[:64]!r}: unknown datatype {tensor.datatype[:16]!r}", "datatype")
+        tensors.append(RawInput(tensor.name, tensor.shape, tensor.datatype, rest[offset : offset + size]))
+        offset += size
+    if rest is not None and offset != len(rest):
+        raise bad_request(
+            f"the body has {len(rest) - offset} bytes after the last binary input (the sizes do not add up)", "size"
+        )
+    return tensors
 
 
-def _requested(request: WireRequest, known: list[str]) -> list[str]:
-    """The outputs to return, in the order asked (default: all, in the metadata's order)."""
-    if request.outputs is None:
-        return known
-    names: list[str] = []
-    for output in request.outputs:
+def requested(outputs: Sequence[WireOutput] | None, known: list[str], binary: bool) -> dict[str, bool]:
+    """The outputs to return, in the order asked (default: all, in the metadata's order), each with
+    whether it goes as raw bytes."""
+    if outputs is None:
+        return dict.fromkeys(known, binary)
+    names: dict[str, bool] = {}
+    for output in outputs:
         if output.name not in known:
             raise bad_request(
                 f"unknown output {output.name[:64]!r}: the model gives {', '.join(known)}", "unknown_field"
             )
-        for key in output.parameters or {}:
+        as_binary = binary
+        for key, value in (output.parameters or {}).items():
             if key not in _BINARY_OUTPUT_FLAGS:
                 raise bad_request(f"output {output.name!r}: unknown parameter {key[:64]!r}", "unknown_field")
-        if output.name not in names:
-            names.append(output.name)
+            as_binary = _flag(f"output {output.name!r}: parameter", key, value)
+        names.setdefault(output.name, as_binary)
     return names
 
 
-def input_arrays(model: Any, inputs: list[WireInput], max_batch: int) -> tuple[dict[str, np.ndarray], int]:
+def input_arrays(model: Any, inputs: Sequence[Tensor], max_batch: int) -> tuple[dict[str, np.ndarray], int]:
     """The inputs by name, each checked against the model's declared datatypes and shapes and decoded
     (float64 with NaN for null, or objects for BYTES), and the batch size they agree on."""
     specs = {spec.name: spec for spec in model.tensor_inputs}
@@ -94,26 +145,42 @@ def input_arrays(model: Any, inputs: list[WireInput], max_batch: int) -> tuple[d
     return {name: decode(tensor, specs[name].datatypes) for name, tensor in tensors.items()}, size
 
 
-def infer(name: str, served: Served, body: bytes, max_batch: int) -> bytes:
-    """The response's JSON for one request (raises ServiceError for anything the model cannot take)."""
+def predict(
+    served: Served, inputs: Sequence[Tensor], threshold: float | None, names: Sequence[str], max_batch: int
+) -> Outputs:
+    """What every wire form shares: the named input tensors through the model and the data plane, and
+    the output tensors asked for (raises ServiceError for anything the model cannot take)."""
     model = served.model
-    request = _envelope(body)
-    threshold = _threshold(request.parameters, model.overridable_threshold, name)
-    _check_input_parameters(request)
     datatypes = {output.name: output.datatype for output in model.tensor_outputs}
-    names = _requested(request, list(datatypes))
-    arrays, rows = input_arrays(model, request.inputs, max_batch)
+    arrays, rows = input_arrays(model, inputs, max_batch)
     matrix = model.tensor_matrix(arrays, rows)
     outputs, decisions = served.predict_matrix(matrix, model.threshold if threshold is None else threshold)
     built = model.output_tensors(outputs, decisions)
-    response = InferenceResponse(
-        model_name=name,
-        model_version=served.version,
-        outputs=[_output(output, datatypes[output], *built[output]()) for output in names],
-        id=request.id,
-    )
-    return _encode(response)
+    return {name: (datatypes[name], *built[name]()) for name in names}
 
 
-def _output(name: str, datatype: str, shape: list[int], data: list[Any]) -> ResponseOutput:
-    return ResponseOutput(name=name, shape=shape, datatype=datatype, data=data)
+def infer(
+    name: str, served: Served, body: bytes, max_batch: int, header_length: int | None = None
+) -> tuple[bytes, int | None]:
+    """The response body for one REST request, and its JSON header's length if it carries binary
+    outputs (raises ServiceError for anything the model cannot take)."""
+    model = served.model
+    view = memoryview(body)
+    request = _envelope(body if header_length is None else view[:header_length])
+    threshold, binary = threshold_of(request.parameters, model.overridable_threshold, name)
+    inputs = _inputs(request, None if header_length is None else view[header_length:])
+    names = requested(request.outputs, [output.name for output in model.tensor_outputs], binary)
+    values = predict(served, inputs, threshold, list(names), max_batch)
+    tensors: list[Any] = []
+    raw: list[bytes] = []
+    for output, as_binary in names.items():
+        datatype, shape, data = values[output]
+        if as_binary:
+            raw.append(encode(datatype, data))
+            tensors.append(BinaryOutput(output, shape, datatype, {_BINARY_SIZE: len(raw[-1])}))
+        else:
+            tensors.append(ResponseOutput(name=output, shape=shape, datatype=datatype, data=data))
+    response = _encode(InferenceResponse(model_name=name, model_version=served.version, outputs=tensors, id=request.id))
+    if not raw:
+        return response, None
+    return b"".join([response, *raw]), len(response)

@@ -44,10 +44,12 @@ def _server_version() -> str:
         return "unknown"
 
 
-SERVER = _encode(ServerMetadata(name="modelserve", version=_server_version(), extensions=[]))
+EXTENSIONS = ["binary_tensor_data"]
+SERVER_VERSION = _server_version()
+SERVER = _encode(ServerMetadata(name="modelserve", version=SERVER_VERSION, extensions=EXTENSIONS))
 
 
-def _served(plane: DataPlane, name: str, wanted: str | None) -> Served:
+def served_model(plane: DataPlane, name: str, wanted: str | None) -> Served:
     """The served model `name` (at version `wanted`, if given); 404 naming what is there instead."""
     if name not in plane.names:
         raise ServiceError(404, "not_found", f"unknown model {name[:64]!r}: this server has {', '.join(plane.names)}")
@@ -68,10 +70,10 @@ def _readiness(plane: DataPlane, name: str, wanted: str | None) -> Response[byte
     """200 when the model (at that version) is served, 400 while the service is not ready; an unknown
     model or version is a 404 either way."""
     if name not in plane.names:
-        _served(plane, name, wanted)  # raises the 404
+        served_model(plane, name, wanted)  # raises the 404
     if not plane.ready or not plane.served:
         return _status(400)
-    _served(plane, name, wanted)
+    served_model(plane, name, wanted)
     return _status(200)
 
 
@@ -89,13 +91,22 @@ def _metadata(name: str, served: Served) -> Response[bytes]:
     return Response(_encode(metadata), media_type=JSON)
 
 
-def _check_content_type(headers: list[tuple[bytes, bytes]]) -> None:
-    """JSON, or no Content-Type at all (tritonclient sends none); binary tensor data are refused."""
-    names = {name for name, _ in headers}
-    if _BINARY_HEADER in names:
-        raise bad_request("binary tensor data (Inference-Header-Content-Length) are not supported; send JSON")
-    if b"content-type" in names:
+def _header_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    """The binary extension's JSON length (None: the body is all JSON). The content type is JSON, or
+    none at all (tritonclient sends none); with binary data also application/octet-stream."""
+    length = None
+    content_type = octet = False
+    for name, value in headers:
+        if name == _BINARY_HEADER:
+            if length is not None or not value.isdigit() or len(value) > 12:
+                raise bad_request(f"header Inference-Header-Content-Length: {value[:32]!r} is not one byte count")
+            length = int(value)
+        elif name == b"content-type":
+            content_type = True
+            octet = value.lower().startswith(b"application/octet-stream")
+    if content_type and not (octet and length is not None):
         check_json_content_type(headers)
+    return length
 
 
 class InferEndpoint:
@@ -108,18 +119,30 @@ class InferEndpoint:
 
     async def __call__(self, request: Request, name: str, wanted: str | None) -> Response[bytes]:
         try:
-            served = _served(self.plane, name, wanted)
-            _check_content_type(request.scope["headers"])
+            served = served_model(self.plane, name, wanted)
+            header_length = _header_length(request.scope["headers"])
             body = await read_body(request.scope, request.receive, self.limit)
+            if header_length is not None and header_length > len(body):
+                raise bad_request(
+                    f"header Inference-Header-Content-Length: {header_length} is more than the body "
+                    f"({len(body)} bytes)",
+                    "size",
+                )
             try:
-                answer = infer(name, served, body, self.max_batch)
+                answer, json_length = infer(name, served, body, self.max_batch, header_length)
             except UnicodeDecodeError:  # msgspec's error for a string that is not UTF-8: not JSON (RFC 8259 §8.1)
                 raise not_utf8() from None
         except ServiceError as error:
             if error.reason != NOT_COUNTED and name in self.plane.names:
                 count_refusal(name, error.reason)
             raise
-        return Response(answer, media_type=JSON)
+        if json_length is None:
+            return Response(answer, media_type=JSON)
+        return Response(
+            answer,
+            media_type="application/octet-stream",
+            headers={"Inference-Header-Content-Length": str(json_length)},
+        )
 
 
 def v2_router(plane: DataPlane, model_classes: dict[str, Any]) -> Router:
@@ -154,11 +177,11 @@ def v2_router(plane: DataPlane, model_classes: dict[str, Any]) -> Router:
 
     @get("/models/{name:str}", summary="Model metadata: versions, input and output tensors", **metadata_docs)
     def model_metadata(name: FromPath[str]) -> Response[bytes]:
-        return _metadata(name, _served(plane, name, None))
+        return _metadata(name, served_model(plane, name, None))
 
     @get("/models/{name:str}/versions/{version:str}", summary="Model metadata of one version", **metadata_docs)
     def version_metadata(name: FromPath[str], version: FromPath[str]) -> Response[bytes]:
-        return _metadata(name, _served(plane, name, version))
+        return _metadata(name, served_model(plane, name, version))
 
     ready_docs = {"responses": {**empty(200, "ready"), **empty(400, "not ready"), **error_responses(404)}, **per_model}
 

@@ -17,11 +17,14 @@ from msgspec import Meta, Raw, Struct
 Parameters = dict[str, Any]
 
 
+NO_DATA = Raw()  # `data` left out: the tensor's bytes follow the JSON (binary extension), or it is a 400
+
+
 class WireInput(Struct, forbid_unknown_fields=True):
     name: str
     shape: list[int]
     datatype: str
-    data: Raw
+    data: Raw = NO_DATA
     parameters: Parameters | None = None
 
 
@@ -68,6 +71,15 @@ class ResponseOutput(Struct):
     shape: list[int]
     datatype: str
     data: Annotated[list[Any], Meta(description="the values, flat, row-major")]
+
+
+class BinaryOutput(Struct):
+    """An output whose values follow the JSON as raw bytes (Triton's binary extension)."""
+
+    name: str
+    shape: list[int]
+    datatype: str
+    parameters: dict[str, int]
 
 
 class InferenceResponse(Struct, omit_defaults=True):

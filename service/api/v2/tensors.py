@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any, Protocol
 
 import msgspec
 import numpy as np
 
 from service.api.v2.errors import bad_request
-from service.api.v2.schemas import WireInput
+from service.api.v2.schemas import NO_DATA, WireInput
 
 _Number = float | None
 _Integer = int | None
@@ -36,7 +37,7 @@ def _msgspec_reason(error: msgspec.DecodeError) -> str:
     return f"{reason[:1].lower()}{reason[1:]}" + (f" at data{where.rstrip('`')}" if where else "")
 
 
-def check_shape(tensor: WireInput, tails: Sequence[tuple[int, ...]]) -> int:
+def check_shape(tensor: Tensor, tails: Sequence[tuple[int, ...]]) -> int:
     """The batch size of a shape [N, *tail] for one of the allowed tails ([N] is the empty tail)."""
     shape = tensor.shape
     if shape and shape[0] >= 0 and tuple(shape[1:]) in tails:
@@ -48,7 +49,16 @@ def check_shape(tensor: WireInput, tails: Sequence[tuple[int, ...]]) -> int:
     raise bad_request(f"input {tensor.name!r}: shape {given} is not {forms}", "size")
 
 
-def decode(tensor: WireInput, datatypes: Sequence[str]) -> np.ndarray:
+class Tensor(Protocol):
+    """An input tensor of any wire form: JSON (`WireInput`) or one whose `values()` decode it flat
+    (service.api.v2.raw.RawInput; gRPC's typed contents)."""
+
+    name: str
+    shape: list[int]
+    datatype: str
+
+
+def decode(tensor: Any, datatypes: Sequence[str]) -> np.ndarray:
     """The tensor's values as a float64 array (NaN for null) or, for BYTES, an object array (None for
     null), in the tensor's declared shape."""
     if tensor.datatype not in datatypes:
@@ -56,6 +66,10 @@ def decode(tensor: WireInput, datatypes: Sequence[str]) -> np.ndarray:
         raise bad_request(
             f"input {tensor.name!r}: datatype {tensor.datatype!r} is not accepted (use {accepted})", "datatype"
         )
+    if not isinstance(tensor, WireInput):  # raw bytes or typed contents: flat, sized against the shape
+        return _shaped(tensor.name, tensor.values(), tuple(tensor.shape))
+    if tensor.data is NO_DATA:
+        raise bad_request(f"input {tensor.name!r} has no `data` (nor `parameters.binary_data_size`)", "schema")
     try:
         values = _DECODERS[tensor.datatype].decode(tensor.data)
     except msgspec.DecodeError as error:
@@ -67,7 +81,10 @@ def decode(tensor: WireInput, datatypes: Sequence[str]) -> np.ndarray:
         array = np.array(values, dtype=object if tensor.datatype == "BYTES" else np.float64)
     except ValueError:  # numpy: "inhomogeneous shape"
         raise bad_request(f"input {tensor.name!r}: nested data are ragged (lists of unequal lengths)", "size") from None
-    shape = tuple(tensor.shape)
+    return _shaped(tensor.name, array, tuple(tensor.shape))
+
+
+def _shaped(name: str, array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if array.shape == shape:
         return array
     expected = math.prod(shape)
@@ -75,14 +92,14 @@ def decode(tensor: WireInput, datatypes: Sequence[str]) -> np.ndarray:
         return array.reshape(shape)
     nested = f" nested as {list(array.shape)}" if array.ndim > 1 else ""
     raise bad_request(
-        f"input {tensor.name!r}: data hold {array.size} values{nested}, but shape {list(shape)} needs {expected}",
+        f"input {name!r}: data hold {array.size} values{nested}, but shape {list(shape)} needs {expected}",
         "size",
     )
 
 
-def by_name(inputs: list[WireInput], known: Sequence[str], required: Sequence[str]) -> dict[str, WireInput]:
+def by_name(inputs: Sequence[Tensor], known: Sequence[str], required: Sequence[str]) -> dict[str, Tensor]:
     """The inputs by name: each known, none twice, every required one present."""
-    found: dict[str, WireInput] = {}
+    found: dict[str, Tensor] = {}
     for tensor in inputs:
         if tensor.name not in known:
             expected = ", ".join(known)
@@ -96,7 +113,7 @@ def by_name(inputs: list[WireInput], known: Sequence[str], required: Sequence[st
     return found
 
 
-def batch_size(tensors: dict[str, WireInput], rows: dict[str, int], max_batch: int) -> int:
+def batch_size(tensors: dict[str, Tensor], rows: dict[str, int], max_batch: int) -> int:
     """The one batch size every input agrees on, 1..max_batch."""
     sizes = set(rows.values())
     if len(sizes) > 1:
