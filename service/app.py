@@ -40,6 +40,7 @@ from service.api.health import health_routes
 from service.api.models import models_routes
 from service.api.predict import predict_endpoints, predict_routes
 from service.api.v2.routes import v2_router
+from service.api.web import web_routes
 from service.artifact import ArtifactError
 from service.dataplane import DataPlane
 from service.logs import AccessLog, configure_logging
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None, serve_grpc: bool = False) -> Li
             *admin_routes(plane),
             v2_router(plane, classes),  # the Open Inference Protocol (KServe V2) under /v2
             MetricsController,  # Litestar's /metrics, minus the live gauges of dead workers
+            *(web_routes(plane) if settings.web else []),  # the page at / and the model cards
         ],
         lifespan=[_lifespan(plane, access_log, serve_grpc)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

@@ -222,3 +222,22 @@ def load_artifact(artifacts_dir: Path, model: str, pinned: str | None = None) ->
         reference=reference,
         background=loaded.get(BACKGROUND_FILE),
     )
+
+
+def read_listed_file(artifacts_dir: Path, model: str, version: str, manifest: Manifest, name: str) -> bytes:
+    """The bytes of one file the manifest lists (e.g. a model card's plot), read once and checked *as
+    read* against its sha256, so the bytes returned are the bytes verified. ArtifactError if the name is
+    not listed, escapes the version, or the file changed since it was written."""
+    entry = manifest.files.get(name)
+    if entry is None:
+        raise ArtifactError(model, version, name[:200], "the manifest does not list this file")
+    path = _listed_path(model, version, _version_dir(artifacts_dir, model, version), name)
+    try:
+        if not path.is_file():
+            raise ArtifactError(model, version, name, "the file is missing")
+        data = path.read_bytes()
+    except OSError as error:
+        raise ArtifactError(model, version, name, f"cannot read the file: {error}") from None
+    if len(data) != entry.bytes or hashlib.sha256(data).hexdigest() != entry.sha256:
+        raise ArtifactError(model, version, name, "the file does not match its sha256 in the manifest (altered)")
+    return data

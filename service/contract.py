@@ -275,6 +275,14 @@ def is_threshold_override(value: float) -> bool:
     return 0 < value < 1
 
 
+class SweepPoint(Struct, forbid_unknown_fields=True):
+    """One threshold of a binary model's sweep on out-of-fold probabilities (never rows a model trained on)."""
+
+    threshold: Annotated[float, Meta(gt=0, lt=1)]
+    sensitivity: Annotated[float, Meta(ge=0, le=1)]
+    specificity: Annotated[float, Meta(ge=0, le=1)]
+
+
 class Threshold(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     """The decision threshold (binary models) or minimum confidence (multiclass), and how it was chosen.
 
@@ -287,6 +295,8 @@ class Threshold(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=
     coverage: float | None = None  # digits: the share of out-of-fold answers at or above it
     # digits: null when no out-of-fold answer reached `value`; UNSET (left out) for models without it
     accuracy_when_confident: float | UnsetType | None = UNSET
+    # heart: sensitivity and specificity at each threshold of the grid the rule searched (the web page's slider)
+    sweep: list[SweepPoint] | None = None
 
 
 class Manifest(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):

@@ -18,6 +18,11 @@ a 32×32 binary bitmap of the digit, then the count of ink pixels in each 4×4 b
    320×320 as 1-pixel skeletons: 51 % recognised without this step, 86 % with it; drawings with
    thick strokes are unchanged (99.0 % either way). A pixel-per-pixel rule (ink when half a target
    pixel is covered) recognised 10 % of the skeletons: thin strokes vanished.
+6. Strokes thicker than the training digits' are thinned (2×2 erosions, alternating) while more than
+   MAX_STROKE_SHARE of the bitmap is ink, stopping before the ink falls under MIN_STROKE_SHARE. A bold
+   font or a broad pen fills half the 32×32 box, and the model then sees blobs. Measured with
+   tests/web/glyphs.py (digits of 11 fonts in 2 sizes, 3 stroke widths and 2 slants, none of them
+   training data): 71.1 % recognised without this step, 79.0 % with it; the stroke paths 98.3 % either way.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ BLOCK = BITMAP_SIDE // DIGIT_SIDE  # 4
 MIN_CONTRAST = 32.0  # grey levels between background and ink below which there is no drawing
 STROKE_SHARE = 0.3
 MAX_DILATIONS = 6
+MAX_STROKE_SHARE = 0.4
+MIN_STROKE_SHARE = 0.24
 
 
 class BlankImageError(ValueError):
@@ -78,7 +85,7 @@ def to_bitmap(mask: np.ndarray) -> np.ndarray:
     bitmap = np.zeros((BITMAP_SIDE, BITMAP_SIDE), dtype=bool)
     top, left = (BITMAP_SIDE - new_height) // 2, (BITMAP_SIDE - new_width) // 2
     bitmap[top : top + new_height, left : left + new_width] = coverage > 0
-    return thicken(bitmap)
+    return thin(thicken(bitmap))
 
 
 def thicken(bitmap: np.ndarray) -> np.ndarray:
@@ -96,6 +103,26 @@ def thicken(bitmap: np.ndarray) -> np.ndarray:
             grown[:, :-1] |= bitmap[:, 1:]
             grown[:-1, :-1] |= bitmap[1:, 1:]
         bitmap = grown
+    return bitmap
+
+
+def thin(bitmap: np.ndarray) -> np.ndarray:
+    """Erode thick strokes (2×2, alternating) while over MAX_STROKE_SHARE ink, never under MIN_STROKE_SHARE."""
+    for step in range(MAX_DILATIONS):
+        if bitmap.mean() <= MAX_STROKE_SHARE:
+            break
+        shrunk = bitmap.copy()
+        if step % 2 == 0:
+            shrunk[1:, :] &= bitmap[:-1, :]
+            shrunk[:, 1:] &= bitmap[:, :-1]
+            shrunk[1:, 1:] &= bitmap[:-1, :-1]
+        else:
+            shrunk[:-1, :] &= bitmap[1:, :]
+            shrunk[:, :-1] &= bitmap[:, 1:]
+            shrunk[:-1, :-1] &= bitmap[1:, 1:]
+        if shrunk.mean() < MIN_STROKE_SHARE:
+            break
+        bitmap = shrunk
     return bitmap
 
 

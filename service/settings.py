@@ -113,6 +113,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(4 * MiB, ge=1024, le=256 * MiB, description="largest request body, bytes")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log threshold")
     access_log: bool = Field(True, description="write one JSON line per request (never bodies)")
+    web: bool = Field(True, description="serve the web page at / and the model cards (false: locked-down deployments)")
 
     @classmethod
     def settings_customise_sources(

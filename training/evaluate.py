@@ -12,7 +12,7 @@ from joblib import Parallel, delayed
 from sklearn.metrics import accuracy_score, brier_score_loss, confusion_matrix, log_loss, roc_auc_score
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
 
-from service.contract import DIGIT_MAX_VALUE, Threshold
+from service.contract import DIGIT_MAX_VALUE, SweepPoint, Threshold
 from training.config import DigitsConfig, HeartConfig
 
 # Upper bounds of the predicted-probability histogram: the manifest records the test split's
@@ -122,6 +122,15 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, false_negative_cost: float) -
     costs = np.array([false_negative_cost * np.sum((p < t) & (y == 1)) + np.sum((p >= t) & (y == 0)) for t in grid])
     best = np.flatnonzero(costs == costs.min())
     threshold = float(grid[best[len(best) // 2]])
+    positives, negatives = max(1, int(np.sum(y == 1))), max(1, int(np.sum(y == 0)))
+    sweep = [
+        SweepPoint(
+            threshold=float(t),
+            sensitivity=float(np.sum((p >= t) & (y == 1)) / positives),
+            specificity=float(np.sum((p < t) & (y == 0)) / negatives),
+        )
+        for t in grid
+    ]
     return Threshold(
         value=threshold,
         rule=(
@@ -129,6 +138,7 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, false_negative_cost: float) -
             f"training rows (a missed disease costs {false_negative_cost:g} false alarms)"
         ),
         expected_cost_per_patient=float(costs.min() / len(y)),
+        sweep=sweep,
     )
 
 
