@@ -111,14 +111,16 @@ class DigitsTask(Task):
         return Evaluation(metrics, probabilities=proba, monitored=proba.max(axis=1))
 
     def drift(self, trained: Trained) -> Drift:
-        """The training images' ink statistics, and the answers the cross-validation's models gave for
-        them (out of fold: a model's answers on its own training rows would be over-confident)."""
+        """The training images' ink statistics, and the served network's answers on the held-out images
+        (on its own training images it would be over-confident; the cross-validation's fold networks are
+        not the one served, and a weak one answers differently)."""
         images = image_statistics(trained.data.X[trained.dev], DIGIT_SIDE)
-        answers = classification_statistics(trained.cv["oof_probabilities"], trained.threshold.value)
+        probabilities = trained.fitted.predict_proba(trained.x_test)
+        answers = classification_statistics(probabilities, trained.threshold.value)
         columns = [number_column(name, images[:, index]) for index, name in enumerate(IMAGE_STATISTICS)]
         columns.append(category_column("predicted", answers[:, 0], range(len(DIGIT_LABELS)), DIGIT_LABELS))
         columns.append(category_column("confident", answers[:, 1], (0, 1), ("no", "yes")))
-        return Drift(source="training split", rows=len(images), columns=columns)
+        return Drift(source="training split (answers: test split)", rows=len(images), columns=columns)
 
     def reference(self, trained: Trained) -> tuple[list[dict[str, Any]], np.ndarray]:
         rows = trained.x_test[:REFERENCE_ROWS]
