@@ -78,14 +78,29 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
 def parse_query(query_string: bytes, allow_threshold: bool) -> float | None:
     """The `threshold` override (strictly between 0 and 1) if allowed and given; any other parameter
     is refused rather than ignored, so that a misspelt `treshold` cannot silently do nothing."""
+    return parse_options(query_string, allow_threshold, allow_explain=False)[0]
+
+
+def parse_options(
+    query_string: bytes, allow_threshold: bool, *, allow_explain: bool = True
+) -> tuple[float | None, bool]:
+    """parse_query, plus `explain` (`true` or `false`, once): whether to explain each answer."""
     if not query_string:
-        return None
+        return None, False
     threshold: float | None = None
+    explain: bool | None = None
     try:
         pairs = parse_qsl(query_string.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
     except (UnicodeDecodeError, ValueError):
         raise invalid([("query", "the query string is not valid")], QUERY) from None
     for key, value in pairs:
+        if key == "explain" and allow_explain:
+            if explain is not None:
+                raise invalid([("explain", "given more than once")], QUERY)
+            if value not in ("true", "false"):
+                raise invalid([("explain", f"must be true or false, got {value[:32]!r}")], QUERY)
+            explain = value == "true"
+            continue
         if key != "threshold" or not allow_threshold:
             raise invalid([(key[:64] or "query", "unknown query parameter")], QUERY)
         if threshold is not None:
@@ -96,7 +111,7 @@ def parse_query(query_string: bytes, allow_threshold: bool) -> float | None:
             threshold = float("nan")
         if not is_threshold_override(threshold):
             raise invalid([("threshold", "must be a number strictly between 0 and 1")], QUERY)
-    return threshold
+    return threshold, bool(explain)
 
 
 def not_utf8() -> ServiceError:

@@ -18,12 +18,13 @@ from functools import lru_cache
 from typing import Annotated, Any
 
 import msgspec
+import numpy as np
 from litestar import Request, Response, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.types import Receive, Scope
 from msgspec import Meta
 
-from service.api.body import check_json_content_type, not_utf8, parse_query, read_body
+from service.api.body import check_json_content_type, not_utf8, parse_options, read_body
 from service.api.docs import JSON, ThresholdOperation, body_documentation, examples, responses
 from service.dataplane import DataPlane
 from service.errors import NOT_COUNTED, ServiceError, from_decode_error
@@ -59,7 +60,7 @@ class PredictEndpoint:
     async def __call__(self, scope: Scope, receive: Receive) -> bytes:
         try:
             check_json_content_type(scope["headers"])
-            threshold = parse_query(scope["query_string"], self.threshold_allowed)
+            threshold, explain = parse_options(scope["query_string"], self.threshold_allowed)
             body = await read_body(scope, receive, self.limit)
             served = self.plane.get(self.model)
             model = served.model
@@ -72,12 +73,23 @@ class PredictEndpoint:
             if threshold is None:
                 threshold = model.threshold
             if self.batch:
+                if explain:  # refused before any inference; rows that fail validation never got here
+                    model.check_explainable(len(request.instances))
                 matrix = model.matrix(request.instances)
                 outputs, decisions = served.predict_matrix(matrix, threshold)
-                return _encode(model.answer_batch(outputs, decisions, matrix, threshold))
+                answer = model.answer_batch(outputs, decisions, matrix, threshold)
+                if explain:
+                    answer = model.explained(answer, served.explain(matrix, outputs, decisions))
+                return _encode(answer)
             row = model.row(request, "")
+            if explain:
+                model.check_explainable(1)
             output, decision = await served.predict_one(row, threshold)
-            return _encode(model.answer(output, decision, row, threshold))
+            answer = model.answer(output, decision, row, threshold)
+            if explain:
+                single = np.array([row], dtype=np.float32)
+                answer = model.explained(answer, served.explain(single, np.asarray([output]), np.asarray([decision])))
+            return _encode(answer)
         except ServiceError as error:
             if error.reason != NOT_COUNTED:
                 count_refusal(self.model, error.reason)

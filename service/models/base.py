@@ -21,10 +21,14 @@ import msgspec
 import numpy as np
 
 from service.artifact import Artifact, ArtifactError
-from service.contract import MANIFEST_FILE, Manifest
+from service.contract import BACKGROUND_FILE, MANIFEST_FILE, Manifest
+from service.errors import QUERY, invalid
 from service.runtime import open_artifact_model
 
 MODEL_CLASSES: dict[str, type[Model]] = {}
+# Rows one request may ask to explain: a heart row costs up to 4 × 8,192 coalition rows (background.json has 4;
+# about 3,000 for a typical patient), so 16 rows stay within about 30 MB of onnxruntime input in the worst case.
+EXPLAIN_LIMIT = 16
 Row = Sequence[float | None] | np.ndarray
 
 
@@ -45,6 +49,15 @@ class TensorOutput:
     name: str
     datatype: str
     tail: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExplainPlan:
+    """What explaining some answered rows takes: `rows` for one onnxruntime call, and `finish`, which
+    turns that call's outputs into one explanation per answered row."""
+
+    rows: np.ndarray
+    finish: Callable[[np.ndarray], list[Any]]
 
 
 @dataclass(frozen=True)
@@ -111,6 +124,10 @@ class Model(ABC):
             output_name=self.onnx_output,
             output_shape=list(self.output_shape),
         )
+        # Explanations: the background rows and the model's outputs on them (the base values), or None for a
+        # version built before explanations existed (it serves predictions; `?explain=true` is refused).
+        self.background = self._background(artifact)
+        self.background_outputs = None if self.background is None else self.run(self.background)
 
     # ---- the artifact --------------------------------------------------------------------------
 
@@ -185,6 +202,43 @@ class Model(ABC):
     @abstractmethod
     def reference_outputs(output: Any) -> list[float]:
         """One row's output as `reference.json` records it (the self-check compares the two)."""
+
+    # ---- explanations (`?explain=true`) --------------------------------------------------------
+
+    def _background(self, artifact: Artifact) -> np.ndarray | None:
+        if artifact.background is None:
+            return None
+        try:
+            rows = np.array(msgspec.json.decode(artifact.background)["rows"], dtype=np.float32)
+        except (msgspec.DecodeError, KeyError, TypeError, ValueError):
+            rows = None
+        if rows is None or rows.ndim != 2 or rows.shape[1] != self.input_width or not len(rows):
+            reason = f"expected {{'rows': [[{self.input_width} numbers], ...]}} in model.onnx's input encoding"
+            raise ArtifactError(self.name, self.version, BACKGROUND_FILE, reason)
+        return rows
+
+    def check_explainable(self, rows: int) -> None:
+        """A 422 naming `explain` unless this version can explain `rows` rows in one request; called before
+        predicting, so that a refused request costs no inference."""
+        if self.background is None:
+            reason = f"version {self.version} has no {BACKGROUND_FILE} (built before explanations): retrain it"
+            raise invalid([("explain", reason)], QUERY)
+        if rows > EXPLAIN_LIMIT:
+            reason = f"at most {EXPLAIN_LIMIT} instances can be explained in one request, got {rows}"
+            raise invalid([("explain", reason)], QUERY)
+
+    def explain_plan(self, matrix: np.ndarray, outputs: np.ndarray, decisions: np.ndarray) -> ExplainPlan:
+        """The rows to run (once) to explain these answered rows, and how to turn the outputs into one
+        explanation per row."""
+        self.check_explainable(len(matrix))
+        return self._explain_plan(matrix, outputs, decisions)
+
+    def _explain_plan(self, matrix: np.ndarray, outputs: np.ndarray, decisions: np.ndarray) -> ExplainPlan:
+        raise invalid([("explain", f"model {self.name!r} gives no explanations")], QUERY)
+
+    def explained(self, answer: msgspec.Struct, explanations: list[msgspec.Struct]) -> msgspec.Struct:
+        """The answer (single or batch) with each row's explanation added."""
+        raise invalid([("explain", f"model {self.name!r} gives no explanations")], QUERY)
 
     # ---- tensors (the Open Inference Protocol) -------------------------------------------------
 

@@ -4,10 +4,10 @@ probabilities out; an answer below the manifest's minimum confidence is flagged 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from msgspec import Meta, Struct
+from msgspec import Meta, Struct, structs
 
 from service.contract import (
     DIGIT_LABELS,
@@ -21,7 +21,7 @@ from service.contract import (
 from service.drift import CLASSIFICATION_STATISTICS, IMAGE_STATISTICS, classification_statistics, image_statistics
 from service.errors import BLANK_IMAGE, RANGE, SCHEMA, SIZE, ServiceError, invalid, join_path
 from service.image import BlankImageError, image_to_pixels
-from service.models.base import Docs, Model, TensorInput, TensorOutput, batch_answer
+from service.models.base import Docs, ExplainPlan, Model, TensorInput, TensorOutput, batch_answer
 from service.models.tensors import first, show
 
 IMAGE_MIN_SIDE = 8
@@ -81,6 +81,34 @@ class DigitBatchRow(Struct):
 
 
 DigitBatchPrediction = batch_answer("DigitBatchPrediction", DigitBatchRow)
+
+
+class OcclusionMap(Struct):
+    """Why this digit (`?explain=true`): an occlusion map of the predicted digit's probability."""
+
+    method: Annotated[
+        Literal["occlusion"],
+        Meta(
+            description="per pixel, P(digit) minus P(digit) with that one pixel set to the background's (the "
+            "training split's mean image, background.json); unlike Shapley values these do not add up to "
+            "the answer minus `base`"
+        ),
+    ]
+    unit: Annotated[Literal["probability"], Meta(description="map values and base are in probability")]
+    digit: Annotated[int, Meta(description="the class explained: the predicted digit")]
+    base: Annotated[float, Meta(description="P(digit) for the background image")]
+    map: Annotated[list[list[float]], Meta(description="8×8, row-major like `pixels`; > 0: the pixel supports it")]
+
+
+class DigitExplainedPrediction(DigitPrediction, kw_only=True):
+    explanation: OcclusionMap
+
+
+class DigitExplainedBatchRow(DigitBatchRow, kw_only=True):
+    explanation: OcclusionMap
+
+
+DigitExplainedBatchPrediction = batch_answer("DigitExplainedBatchPrediction", DigitExplainedBatchRow)
 
 
 class DigitsModel(Model):
@@ -192,6 +220,33 @@ class DigitsModel(Model):
             )
         )
         return DigitBatchPrediction(predictions=predictions, version=self.version, threshold=self.threshold)
+
+    def _explain_plan(self, matrix: np.ndarray, outputs: np.ndarray, decisions: np.ndarray) -> ExplainPlan:
+        assert self.background is not None and self.background_outputs is not None  # explain_plan checked
+        rows, pixels = len(matrix), DIGIT_PIXELS
+        # Per image: itself, then 64 copies each with one pixel set to the background's.
+        occluded = np.repeat(matrix[:, None, :], pixels + 1, axis=1)
+        occluded[:, np.arange(1, pixels + 1), np.arange(pixels)] = self.background[0]
+        bases = self.background_outputs[0]
+
+        def finish(coalition_outputs: np.ndarray) -> list[OcclusionMap]:
+            probabilities = coalition_outputs.reshape(rows, pixels + 1, CLASSES)[np.arange(rows), :, decisions]
+            maps = (probabilities[:, :1] - probabilities[:, 1:]).reshape(rows, DIGIT_SIDE, DIGIT_SIDE).tolist()
+            return [
+                OcclusionMap("occlusion", "probability", digit, float(bases[digit]), grid)
+                for digit, grid in zip(decisions.tolist(), maps, strict=True)
+            ]
+
+        return ExplainPlan(occluded.reshape(-1, pixels), finish)
+
+    def explained(self, answer: Any, explanations: list[Any]) -> Any:
+        if isinstance(answer, DigitBatchPrediction):
+            rows = [
+                DigitExplainedBatchRow(**structs.asdict(row), explanation=explanation)
+                for row, explanation in zip(answer.predictions, explanations, strict=True)
+            ]
+            return DigitExplainedBatchPrediction(predictions=rows, version=answer.version, threshold=answer.threshold)
+        return DigitExplainedPrediction(**structs.asdict(answer), explanation=explanations[0])
 
     @staticmethod
     def reference_outputs(output: Any) -> list[float]:

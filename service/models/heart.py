@@ -7,11 +7,11 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from msgspec import Meta, Struct
+from msgspec import Meta, Struct, structs
 
 from service.contract import HEART_EXAMPLE, HEART_FEATURES, HEART_LABELS, HEART_ONNX_INPUT, HEART_ONNX_OUTPUT
 from service.models.base import Docs, TensorOutput, batch_answer
-from service.models.tabular import TabularModel, request_struct
+from service.models.tabular import ShapleyExplanation, TabularModel, request_struct
 
 EXAMPLE_VERSION = "20261122T033459Z-1eaa01b9"
 _PARTIAL_PATIENT = {**HEART_EXAMPLE, "ca": None, "thal": None}
@@ -34,6 +34,29 @@ class HeartBatchRow(Struct):
 
 
 HeartBatchPrediction = batch_answer("HeartBatchPrediction", HeartBatchRow)
+
+
+class HeartExplainedPrediction(HeartPrediction, kw_only=True):
+    explanation: ShapleyExplanation
+
+
+class HeartExplainedBatchRow(HeartBatchRow, kw_only=True):
+    explanation: ShapleyExplanation
+
+
+HeartExplainedBatchPrediction = batch_answer("HeartExplainedBatchPrediction", HeartExplainedBatchRow)
+# The tutorial's patient explained: illustrative figures of the shape a trained version gives (base + contributions
+# = the probability of the response example).
+_EXPLANATION = {
+    "method": "shapley",
+    "unit": "probability",
+    "base": 0.4021,
+    "contributions": {
+        "age": 0.0312, "sex": -0.0871, "cp": -0.0968, "trestbps": -0.0021, "chol": 0.0148, "fbs": 0.0052,
+        "restecg": 0.0187, "thalach": 0.0263, "exang": -0.0301, "oldpeak": 0.0902, "slope": 0.1206,
+        "ca": -0.0575, "thal": 0.2989,
+    },
+}  # fmt: skip
 
 
 class HeartModel(TabularModel):
@@ -137,6 +160,15 @@ class HeartModel(TabularModel):
             )
         )
         return HeartBatchPrediction(predictions=rows, version=self.version, threshold=threshold)
+
+    def explained(self, answer: Any, explanations: list[Any]) -> Any:
+        if isinstance(answer, HeartBatchPrediction):
+            rows = [
+                HeartExplainedBatchRow(**structs.asdict(row), explanation=explanation)
+                for row, explanation in zip(answer.predictions, explanations, strict=True)
+            ]
+            return HeartExplainedBatchPrediction(predictions=rows, version=answer.version, threshold=answer.threshold)
+        return HeartExplainedPrediction(**structs.asdict(answer), explanation=explanations[0])
 
     @staticmethod
     def reference_outputs(output: Any) -> list[float]:

@@ -26,7 +26,8 @@ from msgspec import Meta
 
 from service.contract import FeatureSpec
 from service.errors import ServiceError
-from service.models.base import Model, TensorInput
+from service.models import shapley
+from service.models.base import ExplainPlan, Model, TensorInput
 from service.models.tensors import NUMERIC, first, show
 
 _SHAPES = ((1,), ())  # [N, 1] or [N]
@@ -59,6 +60,28 @@ def request_struct(name: str, features: tuple[FeatureSpec, ...], example: dict[s
         "treated as missing (listed in the response's `missing`). Unknown fields are rejected."
     )
     return cls
+
+
+class ShapleyExplanation(msgspec.Struct):
+    """Why this answer: exact Shapley values of the served graph's probability (`?explain=true`)."""
+
+    method: Annotated[
+        Literal["shapley"],
+        Meta(
+            description="exact interventional Shapley values of the served ONNX graph's output against the "
+            "background rows of the version's background.json: v(S) = mean over background rows b of f(x_S, b_rest)"
+        ),
+    ]
+    unit: Annotated[Literal["probability"], Meta(description="contributions and base are in probability")]
+    base: Annotated[float, Meta(description="the mean output over the background rows")]
+    contributions: Annotated[
+        dict[str, float],
+        Meta(
+            description="one per feature; they add up to the answer minus `base`. A missing feature counts as "
+            "the value the graph makes of a missing one (its imputation and missing indicator), so its "
+            "contribution is the effect of being missing against the background's values: not zero"
+        ),
+    ]
 
 
 def _is_text(spec: FeatureSpec) -> bool:
@@ -120,6 +143,23 @@ class TabularModel(Model):
     def missing_names(self, matrix: np.ndarray) -> list[list[str]]:
         """Per row, the names of the missing features (in the features' order)."""
         return list(map(self._missing_names.__getitem__, (np.isnan(matrix) @ self._bits).tolist()))
+
+    # ---- explanations ------------------------------------------------------------------------
+
+    def _explain_plan(self, matrix: np.ndarray, outputs: np.ndarray, decisions: np.ndarray) -> ExplainPlan:
+        assert self.background is not None and self.background_outputs is not None  # explain_plan checked
+        coalitions = shapley.plan(matrix, self.background)
+        base = float(self.scores(self.background_outputs).astype(np.float64).mean())
+        names = [spec.name for spec in self.features]
+
+        def finish(coalition_outputs: np.ndarray) -> list[ShapleyExplanation]:
+            phi = coalitions.contributions(self.scores(coalition_outputs))
+            return [
+                ShapleyExplanation("shapley", "probability", base, dict(zip(names, row, strict=True)))
+                for row in phi.tolist()
+            ]
+
+        return ExplainPlan(coalitions.rows, finish)
 
     # ---- tensors -------------------------------------------------------------------------------
 
