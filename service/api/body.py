@@ -8,7 +8,7 @@ from 422 (JSON of the wrong shape) and costs less than the framework's generic p
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 from litestar.types import Receive, Scope
 
@@ -120,3 +120,21 @@ def not_utf8() -> ServiceError:
     return ServiceError(
         400, "malformed_json", "the body is not valid JSON: a string is not valid UTF-8", reason=MALFORMED_JSON
     )
+
+
+def take_flag(query_string: bytes, flag: str | None) -> tuple[bytes, bool]:
+    """`?<flag>=true|false` taken out of the query (the rest goes on to parse_query); a flag the
+    route does not have stays in, and parse_query refuses it as unknown."""
+    if flag is None or not query_string:
+        return query_string, False
+    try:
+        pairs = parse_qsl(query_string.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+    except (UnicodeDecodeError, ValueError):
+        return query_string, False  # parse_query names the problem
+    values = [value for key, value in pairs if key == flag]
+    if not values:
+        return query_string, False
+    if len(values) > 1 or values[0] not in ("true", "false"):
+        raise invalid([(flag, "must be given once, as true or false")], QUERY)
+    rest = "&".join(f"{quote(key)}={quote(value)}" for key, value in pairs if key != flag)
+    return rest.encode(), values[0] == "true"

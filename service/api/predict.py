@@ -24,7 +24,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.types import Receive, Scope
 from msgspec import Meta
 
-from service.api.body import check_json_content_type, not_utf8, parse_options, read_body
+from service.api.body import check_json_content_type, not_utf8, parse_options, read_body, take_flag
 from service.api.docs import JSON, ThresholdOperation, body_documentation, examples, responses
 from service.dataplane import DataPlane
 from service.errors import NOT_COUNTED, ServiceError, from_decode_error
@@ -44,12 +44,13 @@ def batch_type(item: type[msgspec.Struct], route: str, max_batch: int) -> type[m
 class PredictEndpoint:
     """One prediction route of one model: `await endpoint(scope, receive)` → the answer's JSON bytes."""
 
-    __slots__ = ("batch", "decode", "limit", "model", "plane", "schema", "threshold_allowed")
+    __slots__ = ("batch", "decode", "echo", "limit", "model", "plane", "schema", "threshold_allowed")
 
     def __init__(self, plane: DataPlane, model: str, model_class: Any, *, batch: bool) -> None:
         self.plane, self.model, self.batch = plane, model, batch
         self.limit = plane.settings.max_body_bytes
         self.threshold_allowed = model_class.overridable_threshold
+        self.echo = None if batch else model_class.input_echo  # `?pixels=true`: the input the model saw
         self.schema = (
             batch_type(model_class.request, model_class.route, plane.settings.max_batch)
             if batch
@@ -60,7 +61,8 @@ class PredictEndpoint:
     async def __call__(self, scope: Scope, receive: Receive) -> bytes:
         try:
             check_json_content_type(scope["headers"])
-            threshold, explain = parse_options(scope["query_string"], self.threshold_allowed)
+            query, echo = take_flag(scope["query_string"], self.echo)
+            threshold, explain = parse_options(query, self.threshold_allowed)
             body = await read_body(scope, receive, self.limit)
             served = self.plane.get(self.model)
             model = served.model
@@ -86,6 +88,8 @@ class PredictEndpoint:
                 model.check_explainable(1)
             output, decision = await served.predict_one(row, threshold)
             answer = model.answer(output, decision, row, threshold)
+            if echo:
+                answer = msgspec.structs.replace(answer, **{self.echo: np.asarray(row, dtype=float).tolist()})
             if explain:
                 single = np.array([row], dtype=np.float32)
                 answer = model.explained(answer, served.explain(single, np.asarray([output]), np.asarray([decision])))

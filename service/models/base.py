@@ -106,6 +106,9 @@ class Model(ABC):
     overridable_threshold: ClassVar[bool] = False  # a request may set its own decision threshold
     counted_missing: ClassVar[tuple[str, ...]] = ()  # input columns whose absence is counted (metrics)
     choices: ClassVar[dict[str, str]] = {}  # field → allowed categories, quoted in validation errors
+    # `?<input_echo>=true` on the single route adds the input row the model saw to the answer, under this
+    # name (a field of `response`); digits: `pixels`, the 8×8 grid an image became
+    input_echo: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from msgspec import Meta, Struct, structs
+from msgspec import UNSET, Meta, Struct, UnsetType, structs
 
 from service.contract import (
     DIGIT_LABELS,
@@ -71,6 +71,10 @@ class DigitPrediction(Struct):
     threshold: Annotated[float, Meta(description="the model's minimum confidence")]
     confident: Annotated[bool, Meta(description="probability ≥ threshold")]
     version: str
+    pixels: Annotated[
+        list[float] | UnsetType,
+        Meta(description="with `?pixels=true`: the 64 ink counts (8×8, row-major) the model saw"),
+    ] = UNSET
 
 
 class DigitBatchRow(Struct):
@@ -119,6 +123,7 @@ class DigitsModel(Model):
     onnx_output = DIGITS_ONNX_OUTPUT
     input_width = DIGIT_PIXELS
     output_shape = (-1, CLASSES)
+    input_echo = "pixels"
     request = DigitInput
     response = DigitPrediction
     batch_response = DigitBatchPrediction
