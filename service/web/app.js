@@ -139,7 +139,7 @@ async function recognise() {
 let heart = null; // GET /models/heart
 let sweep = [];
 let lastAnswer = null;
-let explainWorks = false; // set from the OpenAPI document
+let explainWorks = true; // false once a service refuses `?explain=` (an older one)
 
 function describe(spec) {
   const parts = [spec.description];
@@ -177,10 +177,7 @@ async function loadPatient() {
     return;
   }
   heart = info.data;
-  // Ask for contributions only where the API documents `?explain=` (a service without it refuses it).
-  const schema = await api("GET", "/schema/openapi.json");
-  const operation = schema.ok && schema.data.paths["/predict/heart"] && schema.data.paths["/predict/heart"].post;
-  explainWorks = Boolean(operation && (operation.parameters || []).some((p) => p.name === "explain"));
+
   $("fields").replaceChildren(...heart.inputs.features.map(fieldControl));
   sweep = card.ok && card.data.threshold.sweep ? card.data.threshold.sweep : [];
   const slider = $("threshold");

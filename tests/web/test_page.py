@@ -172,6 +172,12 @@ def test_patient_form(watched: Watched, web_artifacts: Path) -> None:
     answer.and_(page.locator(f"[data-probability='{expected['probability']:.4f}']")).wait_for()
     assert expected["label"] in answer.inner_text()
     assert page.locator("#missing").inner_text() == "No field missing."
+    explained = httpx.post(f"{watched.url}/predict/heart?explain=true", json=HEART_EXAMPLE).json()["explanation"]
+    largest_first = sorted(explained["contributions"].items(), key=lambda item: -abs(item[1]))
+    names = page.locator("#explain .bar > span:first-child").all_inner_texts()
+    values = page.locator("#explain .bar .value").all_inner_texts()
+    assert names == [name for name, _ in largest_first]
+    assert values == [f"{value:+.4f}" for _, value in largest_first]
 
     sweep = {round(p["threshold"], 2): p for p in manifest(web_artifacts, "heart")["threshold"]["sweep"]}
     for threshold in (0.05, 0.3, 0.5, 0.8, 0.95):
