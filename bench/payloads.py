@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from service.contract import CURRENT_FILE, HEART_EXAMPLE, REFERENCE_FILE
+from service.contract import CURRENT_FILE, HEART_EXAMPLE, HEART_FEATURE_NAMES, REFERENCE_FILE
 
 BATCH_ROWS = 1000
 
@@ -27,6 +27,9 @@ class Payloads:
     heart_version: str
     digits_version: str
     batch_rows: int
+    # The same heart rows as Open Inference Protocol (V2) JSON: one input per feature, flat `data`
+    v2_heart_one: bytes = b""
+    v2_heart_batch: bytes = b""
 
 
 def current_version_dir(artifacts_dir: Path, model: str) -> Path:
@@ -59,6 +62,22 @@ def to_json(body: Any) -> bytes:
     return json.dumps(body, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 
+def v2_heart(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Heart rows as one V2 inference request, columnar as Triton and MLServer clients send it: one
+    `[N, 1]` input per feature with flat `data` (`null` where a row misses the value)."""
+    return {
+        "inputs": [
+            {
+                "name": name,
+                "shape": [len(rows), 1],
+                "datatype": "BYTES" if name == "thal" else "FP64",
+                "data": [row.get(name) for row in rows],
+            }
+            for name in HEART_FEATURE_NAMES
+        ]
+    }
+
+
 def build_payloads(artifacts_dir: Path, batch_rows: int = BATCH_ROWS) -> Payloads:
     """Single bodies (the tutorial patient; the first digits reference row) and `batch_rows`-row batches."""
     heart_dir = current_version_dir(artifacts_dir, "heart")
@@ -76,4 +95,6 @@ def build_payloads(artifacts_dir: Path, batch_rows: int = BATCH_ROWS) -> Payload
         heart_version=heart_dir.name,
         digits_version=digits_dir.name,
         batch_rows=batch_rows,
+        v2_heart_one=to_json(v2_heart([HEART_EXAMPLE])),
+        v2_heart_batch=to_json(v2_heart(repeated_rows(heart_rows, batch_rows))),
     )

@@ -71,8 +71,20 @@ class ScenarioResult:
 
 
 def service_scenarios(payloads: Payloads) -> list[Scenario]:
-    """The service's scenarios, in the order they run."""
+    """The service's scenarios, in the order they run (the V2 ones when their payloads were built)."""
     rows = payloads.batch_rows
+    v2 = "/v2/models/heart/infer"
+    v2_scenarios = [
+        Scenario("v2_heart", "POST /v2/models/heart/infer (tutorial patient, JSON)", "POST", v2, payloads.v2_heart_one),
+        Scenario(
+            "v2_heart_batch",
+            f"POST /v2/models/heart/infer ({rows} rows, JSON)",
+            "POST",
+            v2,
+            payloads.v2_heart_batch,
+            rows=rows,
+        ),
+    ]
     return [
         Scenario("health", "GET /health/live", "GET", "/health/live"),
         Scenario("heart", "POST /predict/heart (tutorial patient)", "POST", "/predict/heart", payloads.heart_one),
@@ -93,6 +105,7 @@ def service_scenarios(payloads: Payloads) -> list[Scenario]:
             payloads.digit_batch,
             rows=rows,
         ),
+        *(v2_scenarios if payloads.v2_heart_one else []),
     ]
 
 
@@ -112,7 +125,11 @@ def check_response(scenario: Scenario, status: int, body: bytes) -> None:
     """Refuse to benchmark a route that does not answer the request correctly (a fast 422 is no result)."""
     if status != 200:
         raise WrkError(f"{scenario.title}: the server answered {status}, not 200: {body[:500]!r}")
-    if scenario.rows > 1:
+    if scenario.rows > 1 and scenario.path.startswith("/v2/"):
+        shapes = [output.get("shape") for output in json.loads(body).get("outputs", [])]
+        if not shapes or any(shape[:1] != [scenario.rows] for shape in shapes):
+            raise WrkError(f"{scenario.title}: expected outputs of {scenario.rows} rows, got shapes {shapes}")
+    elif scenario.rows > 1:
         predictions = json.loads(body).get("predictions")
         if not isinstance(predictions, list) or len(predictions) != scenario.rows:
             raise WrkError(

@@ -193,6 +193,21 @@ def test_scenarios_cover_the_issue() -> None:
     assert (tutorial.path, tutorial.body) == ("/predict/heart", payloads.heart_one)
 
 
+def test_v2_scenarios_send_the_same_heart_rows(small_artifacts: Path) -> None:
+    from bench.payloads import build_payloads
+
+    payloads = build_payloads(small_artifacts, batch_rows=7)
+    v2 = {s.name: s for s in service_scenarios(payloads) if s.path == "/v2/models/heart/infer"}
+    assert sorted(v2) == ["v2_heart", "v2_heart_batch"]
+    batch = json.loads(v2["v2_heart_batch"].body or b"")
+    assert v2["v2_heart_batch"].rows == 7
+    assert {tensor["name"]: tensor["shape"] for tensor in batch["inputs"]}["age"] == [7, 1]
+    answer = {"outputs": [{"name": "probability", "shape": [7], "datatype": "FP32", "data": [0.5] * 7}]}
+    check_response(v2["v2_heart_batch"], 200, json.dumps(answer).encode())
+    with pytest.raises(WrkError, match="7 rows"):
+        check_response(v2["v2_heart_batch"], 200, json.dumps({"outputs": [{"shape": [6]}]}).encode())
+
+
 def test_a_route_that_answers_wrongly_is_not_benchmarked() -> None:
     from bench.scenarios import Scenario
 

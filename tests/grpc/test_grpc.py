@@ -137,6 +137,19 @@ def test_a_message_over_the_size_limit_is_resource_exhausted(service: dict[str, 
         assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
+def test_a_message_that_is_not_protobuf_is_invalid_argument(service: dict[str, str]) -> None:
+    with grpc.insecure_channel(service["target"]) as channel:
+        call = channel.unary_unary(INFER)
+        with pytest.raises(grpc.RpcError) as refused:
+            call(b"\xff\xff\xff", timeout=10)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "ModelInferRequest" in (refused.value.details() or "")
+        with pytest.raises(grpc.RpcError) as missing:
+            call(b"\x0a\x05heart", timeout=10)  # model_name "heart", no inputs
+        assert missing.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "missing input 'age', 'sex'" in (missing.value.details() or "")
+
+
 def test_two_workers_share_the_port_and_drain_on_sigterm(small_artifacts: Path) -> None:
     port = free_port()
     process, url = start(small_artifacts, SERVICE_ACCESS_LOG="false", SERVICE_GRPC_PORT=str(port), SERVICE_WORKERS="2")

@@ -2,16 +2,45 @@
 lifespan (service.app). Several workers share SERVICE_GRPC_PORT with SO_REUSEPORT (the kernel spreads
 connections over them), as granian's workers share the HTTP port. The message size limit is
 SERVICE_MAX_BODY_BYTES: gRPC itself answers RESOURCE_EXHAUSTED above it, before the message is parsed.
+
+The inference methods are registered with their messages parsed here rather than by grpc (the
+generated `add_..._to_server` does that): grpc answers a message that is not valid protobuf with
+UNKNOWN, which reads as a server fault; here it is INVALID_ARGUMENT, as REST answers malformed JSON 400.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 import grpc
+from google.protobuf.message import DecodeError, Message
 from grpc_health.v1 import health_pb2_grpc
 
-from service.api.grpc import inference_pb2_grpc as pb_grpc
-from service.api.grpc.service import HealthService, InferenceService
+from service.api.grpc import inference_pb2 as pb
+from service.api.grpc.service import REQUESTS, SERVICE_NAME, HealthService, InferenceService
 from service.dataplane import DataPlane
+
+_REQUESTS = {
+    "ServerLive": pb.ServerLiveRequest,
+    "ServerReady": pb.ServerReadyRequest,
+    "ModelReady": pb.ModelReadyRequest,
+    "ServerMetadata": pb.ServerMetadataRequest,
+    "ModelMetadata": pb.ModelMetadataRequest,
+    "ModelInfer": pb.ModelInferRequest,
+}
+
+
+def _handler(name: str, method: Callable[[Any, Any], Awaitable[Message]], request: type[Message]) -> Any:
+    async def call(raw: bytes, context: grpc.aio.ServicerContext) -> Message:
+        try:
+            message = request.FromString(raw)
+        except DecodeError:
+            REQUESTS.labels(name, grpc.StatusCode.INVALID_ARGUMENT.name).inc()
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"the {request.__name__} message is not protobuf")
+        return await method(message, context)
+
+    return grpc.unary_unary_rpc_method_handler(call, response_serializer=lambda answer: answer.SerializeToString())
 
 
 async def start(plane: DataPlane) -> grpc.aio.Server:
@@ -24,7 +53,9 @@ async def start(plane: DataPlane) -> grpc.aio.Server:
             ("grpc.max_send_message_length", -1),
         ]
     )
-    pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceService(plane), server)
+    service = InferenceService(plane)
+    handlers = {name: _handler(name, getattr(service, name), request) for name, request in _REQUESTS.items()}
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
     health_pb2_grpc.add_HealthServicer_to_server(HealthService(plane), server)
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     server.add_insecure_port(f"{host}:{settings.grpc_port}")

@@ -99,7 +99,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
             threshold, _ = threshold_of(parameters(request.parameters), model.overridable_threshold, name)
             tensors = inputs(request)
             names = requested(requested_outputs(request), [out.name for out in model.tensor_outputs], False)
-            values = predict(served, tensors, threshold, list(names), self.max_batch)
+            values = await predict(served, tensors, threshold, list(names), self.max_batch)
         except ServiceError as error:
             if error.reason != NOT_COUNTED and name in plane.names:
                 count_refusal(name, error.reason)

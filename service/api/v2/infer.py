@@ -14,6 +14,7 @@ are the JSON and the rest are the inputs that carry `parameters.binary_data_size
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -145,21 +146,31 @@ def input_arrays(model: Any, inputs: Sequence[Tensor], max_batch: int) -> tuple[
     return {name: decode(tensor, specs[name].datatypes) for name, tensor in tensors.items()}, size
 
 
-def predict(
+async def predict(
     served: Served, inputs: Sequence[Tensor], threshold: float | None, names: Sequence[str], max_batch: int
 ) -> Outputs:
     """What every wire form shares: the named input tensors through the model and the data plane, and
-    the output tensors asked for (raises ServiceError for anything the model cannot take)."""
+    the output tensors asked for (raises ServiceError for anything the model cannot take).
+
+    A single row joins the micro-batch of concurrent single rows (`predict_one`, as /predict singles
+    do: one ONNX call for all of them), given as /predict gives it (None where missing, so that the
+    missing-value counts are the same); more rows are one `predict_matrix` call."""
     model = served.model
     datatypes = {output.name: output.datatype for output in model.tensor_outputs}
     arrays, rows = input_arrays(model, inputs, max_batch)
     matrix = model.tensor_matrix(arrays, rows)
-    outputs, decisions = served.predict_matrix(matrix, model.threshold if threshold is None else threshold)
+    threshold = model.threshold if threshold is None else threshold
+    if rows == 1:
+        row = [None if math.isnan(value) else value for value in matrix[0].tolist()]
+        output, decision = await served.predict_one(row, threshold)
+        outputs, decisions = np.asarray(output)[None], np.array([decision])
+    else:
+        outputs, decisions = served.predict_matrix(matrix, threshold)
     built = model.output_tensors(outputs, decisions)
     return {name: (datatypes[name], *built[name]()) for name in names}
 
 
-def infer(
+async def infer(
     name: str, served: Served, body: bytes, max_batch: int, header_length: int | None = None
 ) -> tuple[bytes, int | None]:
     """The response body for one REST request, and its JSON header's length if it carries binary
@@ -170,7 +181,7 @@ def infer(
     threshold, binary = threshold_of(request.parameters, model.overridable_threshold, name)
     inputs = _inputs(request, None if header_length is None else view[header_length:])
     names = requested(request.outputs, [output.name for output in model.tensor_outputs], binary)
-    values = predict(served, inputs, threshold, list(names), max_batch)
+    values = await predict(served, inputs, threshold, list(names), max_batch)
     tensors: list[Any] = []
     raw: list[bytes] = []
     for output, as_binary in names.items():

@@ -129,7 +129,7 @@ class InferEndpoint:
                     "size",
                 )
             try:
-                answer, json_length = infer(name, served, body, self.max_batch, header_length)
+                answer, json_length = await infer(name, served, body, self.max_batch, header_length)
             except UnicodeDecodeError:  # msgspec's error for a string that is not UTF-8: not JSON (RFC 8259 §8.1)
                 raise not_utf8() from None
         except ServiceError as error:
