@@ -41,12 +41,13 @@ container-tools:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq podman buildah runc debootstrap >/dev/null; }
 
 # deploy/Dockerfile -> modelserve:<version> (deploy/image/build.sh: engine, base image, pip configuration).
+IMAGE ?= modelserve:$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 image: setup container-tools
-	PYTHON=$(PY) deploy/image/build.sh
+	PYTHON=$(PY) IMAGE=$(IMAGE) deploy/image/build.sh
 
 # The production overlay's Deployment under `podman kube play` with that image, checked as a cluster would.
 kube-play: image tools
-	$(PY) -m pytest -p no:cacheprovider -q -s tests/deploy/test_image.py tests/deploy/test_kube_play.py
+	MODELSERVE_IMAGE=$(IMAGE) $(PY) -m pytest -p no:cacheprovider -q -s tests/deploy/test_image.py tests/deploy/test_kube_play.py
 
 train: setup
 	$(PY) -m training --artifacts-dir $(ARTIFACTS)

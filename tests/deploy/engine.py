@@ -85,6 +85,13 @@ def build_image(engine: Engine) -> BuiltImage:
     return BuiltImage(name, time.monotonic() - started, size / 1e6, done.stdout)
 
 
+def existing_image(engine: Engine, name: str) -> BuiltImage:
+    """An image built before (fails when the engine has none by that name)."""
+    size = engine.run("image", "inspect", "--format", "{{.Size}}", name, check=False)
+    assert size.returncode == 0, f"MODELSERVE_IMAGE={name}: no such image ({size.stderr.strip()})"
+    return BuiltImage(name, 0.0, int(size.stdout.strip()) / 1e6, "")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
