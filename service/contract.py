@@ -254,11 +254,14 @@ class DriftColumn(Struct, kw_only=True, forbid_unknown_fields=True):
     shares: list[Annotated[float, Meta(ge=0, le=1)]]
     missing: Annotated[float, Meta(ge=0, le=1)]
 
-    def __post_init__(self) -> None:
+    def problem(self) -> str | None:
+        """What makes the column unusable, or None. (Not a __post_init__: OpenAPI example generation
+        builds random instances of the structs it documents.)"""
         if not len(self.buckets) == len(self.edges) + 1 == len(self.shares):
-            raise ValueError(f"drift column {self.name!r}: needs len(edges) + 1 buckets and as many shares")
+            return f"drift column {self.name!r}: needs len(edges) + 1 buckets and as many shares"
         if any(low >= high for low, high in zip(self.edges, self.edges[1:], strict=False)):
-            raise ValueError(f"drift column {self.name!r}: edges must increase strictly")
+            return f"drift column {self.name!r}: edges must increase strictly"
+        return None
 
 
 class Drift(Struct, kw_only=True, forbid_unknown_fields=True):

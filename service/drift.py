@@ -37,20 +37,30 @@ class BucketFolder:
     def __init__(self, edges: Sequence[Sequence[float]]) -> None:
         width = max((len(column) for column in edges), default=0)
         self.slots = width + 2
-        # Padding edges are +inf: no value exceeds them, so a column's bucket index stays within its own.
-        self._edges = np.full((width, len(edges)), np.inf, dtype=np.float32)
+        # (edge rank, column, 1), padded with +inf: no value exceeds a padding edge, so a column's bucket
+        # index stays within its own buckets.
+        self._edges = np.full((width, len(edges), 1), np.inf, dtype=np.float32)
         for index, column in enumerate(edges):
-            self._edges[: len(column), index] = column
-        self._offsets = np.arange(len(edges), dtype=np.intp) * self.slots
+            self._edges[: len(column), index, 0] = column
+        self._offsets = (np.arange(len(edges), dtype=np.intp) * self.slots)[:, None]
+        self._first = self._offsets[:, 0]  # each column's first bucket
+        self._missing = self._first + self.slots - 1
         self._size = len(edges) * self.slots
 
     def counts(self, values: np.ndarray) -> np.ndarray:
-        """Counts per slot (flat, int64) of a (rows, k) float32 matrix, NaN meaning missing."""
-        bucket = np.zeros(values.shape, dtype=np.uint8)
-        for edge in self._edges:  # one comparison of the whole matrix per edge rank (at most 9)
-            bucket += values > edge
-        slots = np.where(np.isnan(values), self.slots - 1, bucket) + self._offsets
-        return np.bincount(slots.reshape(-1), minlength=self._size)
+        """Counts per slot (flat, int64) of a (rows, k) float32 matrix, NaN meaning missing.
+
+        Columns as rows (one transposing copy) make every comparison run along contiguous memory: measured
+        on a 1000×13 heart matrix, half the time of comparing the matrix as it comes. A missing value
+        compares False with every edge, so it first lands in bucket 0 and is then moved to the missing slot
+        by its column's count, without a pass over the whole matrix."""
+        columns = np.ascontiguousarray(values.T)
+        bucket = (columns[None] > self._edges).sum(axis=0, dtype=np.uint8)
+        counts = np.bincount((bucket + self._offsets).reshape(-1), minlength=self._size)
+        missing = np.isnan(columns).sum(axis=1)
+        counts[self._first] -= missing
+        counts[self._missing] += missing
+        return counts
 
     def slot_names(self, columns: Sequence[DriftColumn]) -> dict[int, tuple[str, str]]:
         """Flat slot → (column name, bucket name), for the slots a value can fall in."""

@@ -236,14 +236,12 @@ def set_ready(models: Sequence[str], ready: bool) -> None:
 
 
 class InputDrift:
-    """Live bucket counts of one version's monitored input columns, next to its training reference.
+    """Live bucket counts of one version's monitored input columns, and its training reference (gauges).
 
-    The work is off the per-request path: each ONNX call only queues its matrix and outputs; the queue
-    is folded (BucketFolder: a few whole-matrix numpy operations, then one increment per non-empty
-    bucket) once it holds FLUSH_ROWS rows, so a 1000-row batch is folded at once, or FLUSH_SECONDS after
-    its first row, so single predictions are folded many at a time and a quiet server's counts still
-    reach the next scrape.
-    """
+    Off the per-request path: an ONNX call only queues its matrix and outputs; FLUSH_ROWS queued rows are
+    folded (BucketFolder) into pending counts, so a batch is folded at once and single rows many at a time;
+    FLUSH_SECONDS after the first queued row the pending counts go to the counters, one increment per
+    non-empty bucket (an increment costs more than folding a row), so /metrics lags by about a second."""
 
     FLUSH_ROWS = 256
     FLUSH_SECONDS = 1.0
@@ -263,6 +261,7 @@ class InputDrift:
         self._matrices: list[np.ndarray] = []
         self._outputs: list[np.ndarray] = []
         self._rows = 0
+        self._pending: np.ndarray | None = None
         self._timer: asyncio.TimerHandle | None = None
 
     def add(self, matrix: np.ndarray, outputs: np.ndarray) -> None:
@@ -271,27 +270,31 @@ class InputDrift:
         self._outputs.append(outputs)
         self._rows += len(matrix)
         if self._rows >= self.FLUSH_ROWS:
-            self.flush()
-        elif self._timer is None:
+            self._fold()
+        if self._timer is None:
             try:
                 self._timer = asyncio.get_running_loop().call_later(self.FLUSH_SECONDS, self.flush)
-            except RuntimeError:  # no event loop in this thread: fold now
+            except RuntimeError:  # no event loop in this thread: count now
                 self.flush()
 
-    def flush(self) -> None:
-        """Fold every queued row into the counters."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+    def _fold(self) -> None:
         if not self._matrices:
             return
         matrices, outputs = self._matrices, self._outputs
         self._matrices, self._outputs, self._rows = [], [], 0
-        if len(matrices) == 1:
-            matrix, output = matrices[0], outputs[0]
-        else:
-            matrix, output = np.concatenate(matrices), np.concatenate(outputs)
+        matrix, output = (matrices[0], outputs[0]) if len(matrices) == 1 else map(np.concatenate, (matrices, outputs))
         counts = self._folder.counts(self._values(matrix, output))
+        self._pending = counts if self._pending is None else self._pending + counts
+
+    def flush(self) -> None:
+        """Fold every queued row and add the pending counts to the counters."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._fold()
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
         cells = self._cells
-        for slot in np.flatnonzero(counts).tolist():
-            cells[slot].inc(int(counts[slot]))
+        for slot in np.flatnonzero(pending).tolist():
+            cells[slot].inc(int(pending[slot]))

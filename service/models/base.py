@@ -150,8 +150,11 @@ class Model(ABC):
             raise self.refuse(f"outputs.onnx should be {self.onnx_output!r} of shape {list(self.output_shape)}")
         if list(manifest.labels) != list(self.labels):
             raise self.refuse(f"labels should be {list(self.labels)}")
-        if manifest.drift is not None and [c.name for c in manifest.drift.columns] != list(self.drift_columns):
-            raise self.refuse(f"drift.columns should be {list(self.drift_columns)}")
+        if manifest.drift is not None:
+            if [c.name for c in manifest.drift.columns] != list(self.drift_columns):
+                raise self.refuse(f"drift.columns should be {list(self.drift_columns)}")
+            if problem := next(filter(None, (c.problem() for c in manifest.drift.columns)), None):
+                raise self.refuse(problem)
 
     # ---- the request path ----------------------------------------------------------------------
 
