@@ -25,6 +25,8 @@ class Scenario:
     path: str
     body: bytes | None = None
     rows: int = 1  # rows predicted per request (batches: rows/s = rows × requests/s)
+    # wrk connections, if not the run's: 1 for a scenario whose figure is one request's own latency
+    connections: int | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,17 @@ def service_scenarios(payloads: Payloads) -> list[Scenario]:
         Scenario("health", "GET /health/live", "GET", "/health/live"),
         Scenario("heart", "POST /predict/heart (tutorial patient)", "POST", "/predict/heart", payloads.heart_one),
         Scenario("digit", "POST /predict/digit (64 pixels)", "POST", "/predict/digit", payloads.digit_one),
+        # One connection: p50/p99 are one explanation's own latency, requests/s the explained patients/s of one
+        # worker (an explanation is CPU-bound, ~3,000 coalition rows through onnxruntime; 32 connections would
+        # only measure the queue).
+        Scenario(
+            "heart_explain",
+            "POST /predict/heart?explain=true (tutorial patient, 1 connection)",
+            "POST",
+            "/predict/heart?explain=true",
+            payloads.heart_one,
+            connections=1,
+        ),
         Scenario(
             "heart_batch",
             f"POST /predict/heart/batch ({rows} rows)",
@@ -152,7 +165,7 @@ def measure(
         workdir,
         name,
         duration_s=settings.duration_s,
-        connections=settings.connections,
+        connections=scenario.connections or settings.connections,
         threads=settings.threads,
     )
     server_cpu = cpu_seconds(server.process.pid) - cpu_before

@@ -85,7 +85,10 @@ def body_documentation(
 
 
 def responses(
-    success: type, success_example: Any, errors: tuple[int, ...] = (400, 413, 415, 422, 503)
+    success: type,
+    success_example: Any,
+    errors: tuple[int, ...] = (400, 413, 415, 422, 503),
+    explained_example: Any = None,
 ) -> dict[int, ResponseSpec]:
     """The 200 body with an example, and each error status in the one error shape, with an example.
 
@@ -95,7 +98,10 @@ def responses(
         200: ResponseSpec(
             data_container=success,
             description="the prediction",
-            examples=[example("a prediction", success_example)],
+            examples=[
+                example("a prediction", success_example),
+                *([example("with ?explain=true", explained_example)] if explained_example is not None else []),
+            ],
         )
     }
     for status in errors:
@@ -109,10 +115,32 @@ def responses(
 
 
 @dataclass
-class ThresholdOperation(Operation):
+class ExplainOperation(Operation):
+    """An operation that also documents `?explain=` (read by body.parse_options)."""
+
+    def __post_init__(self) -> None:
+        explain = Parameter(
+            name="explain",
+            param_in="query",
+            required=False,
+            description=(
+                "`true` adds an `explanation` to each answer (at most 16 rows per request): heart, exact Shapley "
+                "values of P(disease) per feature against the version's background.json, adding up to the "
+                "probability minus `base`; digits, an 8×8 occlusion map of the predicted digit's probability. "
+                "Any value other than `true` or `false` is a 422 naming `explain`"
+            ),
+            schema=Schema(type=OpenAPIType.STRING, enum=["true", "false"]),
+            examples={"explain": example("explain the answer", "true")},
+        )
+        self.parameters = [*(self.parameters or []), explain]
+
+
+@dataclass
+class ThresholdOperation(ExplainOperation):
     """An operation that also documents the `?threshold=` override read by body.parse_query."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         threshold = Parameter(
             name="threshold",
             param_in="query",

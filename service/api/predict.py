@@ -25,7 +25,7 @@ from litestar.types import Receive, Scope
 from msgspec import Meta
 
 from service.api.body import check_json_content_type, not_utf8, parse_options, read_body, take_flag
-from service.api.docs import JSON, ThresholdOperation, body_documentation, examples, responses
+from service.api.docs import JSON, ExplainOperation, ThresholdOperation, body_documentation, examples, responses
 from service.dataplane import DataPlane
 from service.errors import NOT_COUNTED, ServiceError, from_decode_error
 from service.metrics import count_refusal
@@ -123,7 +123,8 @@ def predict_routes(endpoints: dict[str, PredictEndpoint], model_classes: dict[st
     handlers = []
     for model_class in model_classes.values():
         docs, path = model_class.docs, f"/predict/{model_class.route}"
-        threshold = {"operation_class": ThresholdOperation} if model_class.overridable_threshold else {}
+        operation = ThresholdOperation if model_class.overridable_threshold else ExplainOperation
+        threshold = {"operation_class": operation}
         one, many = endpoints[path], endpoints[f"{path}/batch"]
         max_batch = one.plane.settings.max_batch
         handlers += [
@@ -132,7 +133,7 @@ def predict_routes(endpoints: dict[str, PredictEndpoint], model_classes: dict[st
                 summary=f"{docs.summary}: one instance",
                 description=docs.description,
                 dependencies=body_documentation(one.schema, examples(docs.requests), "one instance", docs.one_of),
-                responses=responses(model_class.response, docs.response),
+                responses=responses(model_class.response, docs.response, explained_example=docs.explained_response),
                 **threshold,
                 **common,
             )(_handler(one)),
@@ -145,7 +146,9 @@ def predict_routes(endpoints: dict[str, PredictEndpoint], model_classes: dict[st
                     examples({"a batch": {"instances": list(docs.requests.values())}}),
                     f"1 to {max_batch} instances",
                 ),
-                responses=responses(model_class.batch_response, docs.batch_response),
+                responses=responses(
+                    model_class.batch_response, docs.batch_response, explained_example=docs.explained_batch_response
+                ),
                 **threshold,
                 **common,
             )(_handler(many)),

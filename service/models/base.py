@@ -73,6 +73,8 @@ class Docs:
     tensor_requests: dict[str, Any]  # Open Inference Protocol request bodies, by summary
     # JSON Schema `oneOf` alternatives of one instance that its type alone cannot say (digits: pixels or image)
     one_of: list[dict[str, Any]] | None = None
+    explained_response: dict[str, Any] | None = None  # `response` with `?explain=true`
+    explained_batch_response: dict[str, Any] | None = None
 
 
 def batch_answer(name: str, row: type[msgspec.Struct]) -> type[msgspec.Struct]:

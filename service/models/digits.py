@@ -35,6 +35,12 @@ ZERO_PIXELS = [0, 0, 5, 13, 9, 1, 0, 0, 0, 0, 13, 15, 10, 15, 5, 0, 0, 3, 15, 2,
                0, 0, 0]  # fmt: skip
 ZERO_IMAGE = [[255 - v * 15 for v in ZERO_PIXELS[row * 8 : row * 8 + 8]] for row in range(8)]
 _PROBABILITIES = [0.9991, 0.0, 0.0001, 0.0, 0.0002, 0.0001, 0.0003, 0.0, 0.0001, 0.0001]
+# An illustrative occlusion map of the shape the model gives: ink on the 0's ring supports it.
+_MAP = [
+    [round(0.004 * v * (1 if 1 <= c <= 6 else 0), 4) for c, v in enumerate(ZERO_PIXELS[r * 8 : r * 8 + 8])]
+    for r in range(8)
+]
+_EXPLANATION = {"method": "occlusion", "unit": "probability", "digit": 0, "base": 0.0412, "map": _MAP}
 
 Pixels = Annotated[
     list[Annotated[float, Meta(ge=0, le=DIGIT_MAX_VALUE)]],
@@ -151,6 +157,28 @@ class DigitsModel(Model):
         },
         batch_response={
             "predictions": [{"digit": 0, "probability": 0.9991, "probabilities": _PROBABILITIES, "confident": True}],
+            "version": EXAMPLE_VERSION,
+            "threshold": 0.89,
+        },
+        explained_response={
+            "digit": 0,
+            "probability": 0.9991,
+            "probabilities": _PROBABILITIES,
+            "threshold": 0.89,
+            "confident": True,
+            "version": EXAMPLE_VERSION,
+            "explanation": _EXPLANATION,
+        },
+        explained_batch_response={
+            "predictions": [
+                {
+                    "digit": 0,
+                    "probability": 0.9991,
+                    "probabilities": _PROBABILITIES,
+                    "confident": True,
+                    "explanation": _EXPLANATION,
+                }
+            ],
             "version": EXAMPLE_VERSION,
             "threshold": 0.89,
         },

@@ -98,6 +98,22 @@ class HeartModel(TabularModel):
             "version": EXAMPLE_VERSION,
             "threshold": 0.36,
         },
+        explained_response={
+            "probability": 0.7344,
+            "threshold": 0.36,
+            "prediction": 1,
+            "label": "disease",
+            "missing": [],
+            "version": EXAMPLE_VERSION,
+            "explanation": _EXPLANATION,
+        },
+        explained_batch_response={
+            "predictions": [
+                {"probability": 0.7344, "prediction": 1, "label": "disease", "missing": [], "explanation": _EXPLANATION}
+            ],
+            "version": EXAMPLE_VERSION,
+            "threshold": 0.36,
+        },
         tensor_requests={
             "the tutorial's patient, with a lower threshold": {
                 "id": "patient-1",

@@ -186,6 +186,7 @@ def test_scenarios_cover_the_issue() -> None:
         ("GET", "/health/live", 1),
         ("POST", "/predict/heart", 1),
         ("POST", "/predict/digit", 1),
+        ("POST", "/predict/heart?explain=true", 1),
         ("POST", "/predict/heart/batch", 1000),
         ("POST", "/predict/digit/batch", 1000),
     ]
