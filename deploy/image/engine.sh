@@ -45,6 +45,8 @@ CONF
 
 if [ -n "${CONTAINER_ENGINE:-}" ]; then
   ENGINE=$CONTAINER_ENGINE
+  [ "$ENGINE" = podman ] && _write_podman_conf
+  _engine_works "$ENGINE" || ENGINE=
 else
   ENGINE=
   for candidate in podman docker; do

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.deploy.engine import APP_UID, BuiltImage, Engine
+from tests.deploy.engine import APP_UID, IMAGE_SCRIPTS, BuiltImage, Engine
 
 pytestmark = pytest.mark.slow
 # Measured 440 MB on the Debian-package base (151 MB, of which system pip/setuptools ~25 MB): the venv is
@@ -71,3 +72,17 @@ def test_a_tampered_artifact_stops_the_container_with_one_critical_line(
     assert len(critical) == 1, output[-3000:]
     assert re.search(r"model\.onnx", critical[0]), critical[0]
     assert "heart" in critical[0]
+
+
+def test_a_machine_without_an_engine_fails_loudly() -> None:
+    """No podman and no docker on PATH: the engine script exits non-zero and says so (find_engine turns that
+    into a test failure, never a skip)."""
+    done = subprocess.run(
+        ["/bin/bash", "-c", f". {IMAGE_SCRIPTS / 'engine.sh'}; echo picked"],
+        env={"PATH": "/nonexistent"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode != 0 and "picked" not in done.stdout
+    assert "no working container engine" in done.stderr
