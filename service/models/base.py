@@ -248,6 +248,10 @@ class Model(ABC):
         """The answer (single or batch) with each row's explanation added."""
         raise invalid([("explain", f"model {self.name!r} gives no explanations")], QUERY)
 
+    def explanation_tensor(self, explanations: list[Any]) -> tuple[list[int], list[float]]:
+        """The explanations as one output tensor (the Open Inference Protocol's `contributions`): shape, values."""
+        raise invalid([("explain", f"model {self.name!r} gives no explanations")], QUERY)
+
     # ---- tensors (the Open Inference Protocol) -------------------------------------------------
 
     @abstractmethod

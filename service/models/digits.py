@@ -272,6 +272,10 @@ class DigitsModel(Model):
 
         return ExplainPlan(occluded.reshape(-1, pixels), finish)
 
+    def explanation_tensor(self, explanations: list[Any]) -> tuple[list[int], list[float]]:
+        values = [value for explanation in explanations for line in explanation.map for value in line]
+        return [len(explanations), DIGIT_SIDE, DIGIT_SIDE], values
+
     def explained(self, answer: Any, explanations: list[Any]) -> Any:
         if isinstance(answer, DigitBatchPrediction):
             rows = [

@@ -161,6 +161,10 @@ class TabularModel(Model):
 
         return ExplainPlan(coalitions.rows, finish)
 
+    def explanation_tensor(self, explanations: list[Any]) -> tuple[list[int], list[float]]:
+        values = [value for explanation in explanations for value in explanation.contributions.values()]
+        return [len(explanations), len(self.features)], values
+
     # ---- tensors -------------------------------------------------------------------------------
 
     def tensor_matrix(self, tensors: dict[str, np.ndarray], rows: int) -> np.ndarray:

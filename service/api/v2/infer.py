@@ -42,6 +42,9 @@ _BINARY_SIZE = "binary_data_size"
 _decode_request = msgspec.json.Decoder(WireRequest).decode
 _encode = msgspec.json.Encoder().encode
 Outputs = dict[str, tuple[str, list[int], list[Any]]]  # name → (datatype, shape, flat values)
+# The output that request parameter `explain: true` adds (heart: [N, features] Shapley values in the inputs'
+# order; digits: [N, 8, 8] occlusion maps), as /predict's `?explain=true` explains the same rows.
+CONTRIBUTIONS = "contributions"
 
 
 def _envelope(body: bytes | memoryview) -> WireRequest:
@@ -57,6 +60,15 @@ def _flag(where: str, key: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise bad_request(f"{where} {key!r}: {repr(value)[:64]} is not true or false", "schema")
     return value
+
+
+def explain_of(parameters: Parameters | None) -> tuple[Parameters | None, bool]:
+    """The request parameter `explain` (true: add the `contributions` output, the model's explanation of
+    each row) taken out of the parameters; the rest go on to threshold_of."""
+    if not parameters or "explain" not in parameters:
+        return parameters, False
+    rest = {key: value for key, value in parameters.items() if key != "explain"}
+    return rest, _flag("parameter", "explain", parameters["explain"])
 
 
 def threshold_of(parameters: Parameters | None, accepts_threshold: bool, model: str) -> tuple[float | None, bool]:
@@ -147,7 +159,13 @@ def input_arrays(model: Any, inputs: Sequence[Tensor], max_batch: int) -> tuple[
 
 
 async def predict(
-    served: Served, inputs: Sequence[Tensor], threshold: float | None, names: Sequence[str], max_batch: int
+    served: Served,
+    inputs: Sequence[Tensor],
+    threshold: float | None,
+    names: Sequence[str],
+    max_batch: int,
+    *,
+    explain: bool = False,
 ) -> Outputs:
     """What every wire form shares: the named input tensors through the model and the data plane, and
     the output tensors asked for (raises ServiceError for anything the model cannot take).
@@ -159,6 +177,8 @@ async def predict(
     datatypes = {output.name: output.datatype for output in model.tensor_outputs}
     arrays, rows = input_arrays(model, inputs, max_batch)
     matrix = model.tensor_matrix(arrays, rows)
+    if explain:  # refused before any inference
+        model.check_explainable(rows)
     threshold = model.threshold if threshold is None else threshold
     if rows == 1:
         row = [None if math.isnan(value) else value for value in matrix[0].tolist()]
@@ -167,6 +187,10 @@ async def predict(
     else:
         outputs, decisions = served.predict_matrix(matrix, threshold)
     built = model.output_tensors(outputs, decisions)
+    if explain:  # the model's explanation of each row, from one onnxruntime call (Served.explain)
+        explanations = served.explain(matrix, outputs, decisions)
+        built[CONTRIBUTIONS] = lambda: model.explanation_tensor(explanations)
+        datatypes[CONTRIBUTIONS] = "FP64"
     return {name: (datatypes[name], *built[name]()) for name in names}
 
 
@@ -178,10 +202,12 @@ async def infer(
     model = served.model
     view = memoryview(body)
     request = _envelope(body if header_length is None else view[:header_length])
-    threshold, binary = threshold_of(request.parameters, model.overridable_threshold, name)
+    parameters, explain = explain_of(request.parameters)
+    threshold, binary = threshold_of(parameters, model.overridable_threshold, name)
     inputs = _inputs(request, None if header_length is None else view[header_length:])
-    names = requested(request.outputs, [output.name for output in model.tensor_outputs], binary)
-    values = await predict(served, inputs, threshold, list(names), max_batch)
+    known = [output.name for output in model.tensor_outputs] + ([CONTRIBUTIONS] if explain else [])
+    names = requested(request.outputs, known, binary)
+    values = await predict(served, inputs, threshold, list(names), max_batch, explain=explain)
     tensors: list[Any] = []
     raw: list[bytes] = []
     for output, as_binary in names.items():
