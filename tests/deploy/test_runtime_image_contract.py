@@ -290,8 +290,10 @@ def test_runtime_stage_serves_predictions_from_a_serve_only_venv(
     app, scratch = install_image_files(small_artifacts, image_root, APP_UID if as_app_user else None)
     port = free_port()
     env = {
-        "PATH": f"{python.parent}:/usr/local/bin:/usr/bin:/bin",
         **stage_env(runtime),
+        # The image's venv (/opt/venv in its PATH) is this one here.
+        "PATH": f"{python.parent}:/usr/local/bin:/usr/bin:/bin",
+        "VIRTUAL_ENV": str(python.parent.parent),
         # Loopback only on this machine; the image binds 0.0.0.0 inside its own network namespace.
         "SERVICE_HOST": "127.0.0.1",
         "SERVICE_PORT": str(port),
