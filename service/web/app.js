@@ -231,7 +231,10 @@ async function assess(event) {
     reply = await api("POST", "/predict/heart", body);
   }
   if (!reply.ok) {
-    lastAnswer = null;
+    lastAnswer = null; // nothing of the previous patient stays on screen next to this refusal
+    $("missing").textContent = "";
+    thresholdMoved();
+    showExplanation(null);
     $("patient-answer").textContent = "Not assessed: see the fields marked.";
     if (reply.data && reply.data.error) showErrors(reply.data.error);
     else $("form-error").textContent = `The service answered ${reply.status}.`;
