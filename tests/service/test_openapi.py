@@ -66,12 +66,15 @@ def test_heart_example_is_the_tutorial_patient_and_fields_carry_their_ranges(sch
 
 def test_threshold_is_documented_on_heart_routes_only(schema: dict[str, Any]) -> None:
     for path in ("/predict/heart", "/predict/heart/batch"):
-        (parameter,) = schema["paths"][path]["post"]["parameters"]
-        assert parameter["name"] == "threshold"
+        parameters = {p["name"]: p for p in schema["paths"][path]["post"]["parameters"]}
+        assert set(parameters) == {"threshold", "explain"}
+        parameter = parameters["threshold"]
         assert parameter["in"] == "query"
         assert parameter["schema"]["exclusiveMinimum"] == 0
         assert parameter["schema"]["exclusiveMaximum"] == 1
-    assert "parameters" not in schema["paths"]["/predict/digit"]["post"]
+    for path in ("/predict/digit", "/predict/digit/batch"):
+        names = [p["name"] for p in schema["paths"][path]["post"]["parameters"]]
+        assert names == ["explain"]  # explanations for every model; a threshold for heart only
 
 
 def test_documented_examples_are_accepted_by_the_service(client: TestClient, schema: dict[str, Any]) -> None:
