@@ -106,6 +106,8 @@ class Model(ABC):
     # Input drift (service.drift): the columns `drift_values` gives, named as the manifest's `drift` names them
     drift_columns: ClassVar[tuple[str, ...]] = ()
     overridable_threshold: ClassVar[bool] = False  # a request may set its own decision threshold
+    # (response, batch row, batch answer) with an `explanation` field, for models that explain
+    explained_types: ClassVar[tuple[type[msgspec.Struct], type[msgspec.Struct], type[msgspec.Struct]] | None] = None
     counted_missing: ClassVar[tuple[str, ...]] = ()  # input columns whose absence is counted (metrics)
     choices: ClassVar[dict[str, str]] = {}  # field → allowed categories, quoted in validation errors
     # `?<input_echo>=true` on the single route adds the input row the model saw to the answer, under this
@@ -245,8 +247,18 @@ class Model(ABC):
         raise invalid([("explain", f"model {self.name!r} gives no explanations")], QUERY)
 
     def explained(self, answer: msgspec.Struct, explanations: list[msgspec.Struct]) -> msgspec.Struct:
-        """The answer (single or batch) with each row's explanation added."""
-        raise invalid([("explain", f"model {self.name!r} gives no explanations")], QUERY)
+        """The answer (single or batch) with each row's explanation added, as the model's `explained_types`
+        (the response, batch row and batch answer, each with an `explanation` field)."""
+        if self.explained_types is None:
+            raise invalid([("explain", f"model {self.name!r} gives no explanations")], QUERY)
+        one, batch_row, batch = self.explained_types
+        if isinstance(answer, self.batch_response):
+            rows = [
+                batch_row(**msgspec.structs.asdict(row), explanation=explanation)
+                for row, explanation in zip(answer.predictions, explanations, strict=True)  # type: ignore[attr-defined]
+            ]
+            return batch(predictions=rows, version=answer.version, threshold=answer.threshold)  # type: ignore[attr-defined]
+        return one(**msgspec.structs.asdict(answer), explanation=explanations[0])
 
     def explanation_tensor(self, explanations: list[Any]) -> tuple[list[int], list[float]]:
         """The explanations as one output tensor (the Open Inference Protocol's `contributions`): shape, values."""

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from msgspec import UNSET, Meta, Struct, UnsetType, structs
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 from service.contract import (
     DIGIT_LABELS,
@@ -133,6 +133,7 @@ class DigitsModel(Model):
     request = DigitInput
     response = DigitPrediction
     batch_response = DigitBatchPrediction
+    explained_types = (DigitExplainedPrediction, DigitExplainedBatchRow, DigitExplainedBatchPrediction)
     tensor_inputs = (TensorInput("pixels", ("FP32",), ((DIGIT_PIXELS,), (DIGIT_SIDE, DIGIT_SIDE))),)
     tensor_outputs = (
         TensorOutput("probabilities", "FP32", (CLASSES,)),
@@ -275,15 +276,6 @@ class DigitsModel(Model):
     def explanation_tensor(self, explanations: list[Any]) -> tuple[list[int], list[float]]:
         values = [value for explanation in explanations for line in explanation.map for value in line]
         return [len(explanations), DIGIT_SIDE, DIGIT_SIDE], values
-
-    def explained(self, answer: Any, explanations: list[Any]) -> Any:
-        if isinstance(answer, DigitBatchPrediction):
-            rows = [
-                DigitExplainedBatchRow(**structs.asdict(row), explanation=explanation)
-                for row, explanation in zip(answer.predictions, explanations, strict=True)
-            ]
-            return DigitExplainedBatchPrediction(predictions=rows, version=answer.version, threshold=answer.threshold)
-        return DigitExplainedPrediction(**structs.asdict(answer), explanation=explanations[0])
 
     @staticmethod
     def reference_outputs(output: Any) -> list[float]:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from msgspec import Meta, Struct, structs
+from msgspec import Meta, Struct
 
 from service.contract import HEART_EXAMPLE, HEART_FEATURES, HEART_LABELS, HEART_ONNX_INPUT, HEART_ONNX_OUTPUT
 from service.models.base import Docs, TensorOutput, batch_answer
@@ -72,6 +72,7 @@ class HeartModel(TabularModel):
     request = request_struct("HeartPatient", HEART_FEATURES, HEART_EXAMPLE)
     response = HeartPrediction
     batch_response = HeartBatchPrediction
+    explained_types = (HeartExplainedPrediction, HeartExplainedBatchRow, HeartExplainedBatchPrediction)
     tensor_outputs = (
         TensorOutput("probability", "FP32"),
         TensorOutput("prediction", "INT64"),
@@ -176,15 +177,6 @@ class HeartModel(TabularModel):
             )
         )
         return HeartBatchPrediction(predictions=rows, version=self.version, threshold=threshold)
-
-    def explained(self, answer: Any, explanations: list[Any]) -> Any:
-        if isinstance(answer, HeartBatchPrediction):
-            rows = [
-                HeartExplainedBatchRow(**structs.asdict(row), explanation=explanation)
-                for row, explanation in zip(answer.predictions, explanations, strict=True)
-            ]
-            return HeartExplainedBatchPrediction(predictions=rows, version=answer.version, threshold=answer.threshold)
-        return HeartExplainedPrediction(**structs.asdict(answer), explanation=explanations[0])
 
     @staticmethod
     def reference_outputs(output: Any) -> list[float]:
