@@ -38,6 +38,7 @@ SIZE = "size"
 DATATYPE = "datatype"
 SCHEMA = "schema"
 BLANK_IMAGE = "blank_image"
+REPEATED_KEY = "repeated_key"  # a JSON object with a key given twice (service.api.repeated_keys)
 NOT_COUNTED = ""  # not the client's request at fault (not ready, no such model, internal)
 
 

@@ -26,6 +26,7 @@ from msgspec import Meta
 
 from service.api.body import check_json_content_type, not_utf8, parse_options, read_body, take_flag
 from service.api.docs import JSON, ExplainOperation, ThresholdOperation, body_documentation, examples, responses
+from service.api.repeated_keys import refuse_repeated_keys
 from service.dataplane import DataPlane
 from service.errors import NOT_COUNTED, ServiceError, from_decode_error
 from service.metrics import count_refusal
@@ -66,24 +67,19 @@ class PredictEndpoint:
             body = await read_body(scope, receive, self.limit)
             served = self.plane.get(self.model)
             model = served.model
-            try:
-                request = self.decode(body)
-            except msgspec.DecodeError as error:
-                raise from_decode_error(error, body, model.choices) from None
-            except UnicodeDecodeError:  # not a DecodeError: a string or key that is not UTF-8
-                raise not_utf8() from None
+            request, rows = self._read(body, model)
             if threshold is None:
                 threshold = model.threshold
             if self.batch:
                 if explain:  # refused before any inference; rows that fail validation never got here
                     model.check_explainable(len(request.instances))
-                matrix = model.matrix(request.instances)
+                matrix = rows
                 outputs, decisions = served.predict_matrix(matrix, threshold)
                 answer = model.answer_batch(outputs, decisions, matrix, threshold)
                 if explain:
                     answer = model.explained(answer, served.explain(matrix, outputs, decisions))
                 return _encode(answer)
-            row = model.row(request, "")
+            row = rows
             if explain:
                 model.check_explainable(1)
             output, decision = await served.predict_one(row, threshold)
@@ -98,6 +94,27 @@ class PredictEndpoint:
             if error.reason != NOT_COUNTED:
                 count_refusal(self.model, error.reason)
             raise
+
+    def _read(self, body: bytes, model: Any) -> tuple[Any, Any]:
+        """The decoded request and its rows (the batch's matrix, or the one row); a repeated key is
+        refused in preference to any other fault, as the value it would name is ambiguous."""
+        try:
+            request = self.decode(body)
+            rows = model.matrix(request.instances) if self.batch else model.row(request, "")
+        except msgspec.DecodeError as error:
+            if isinstance(error, msgspec.ValidationError):
+                refuse_repeated_keys(body, 0)
+            raise from_decode_error(error, body, model.choices) from None
+        except UnicodeDecodeError:  # not a DecodeError: a string or key that is not UTF-8
+            raise not_utf8() from None
+        except ServiceError:
+            refuse_repeated_keys(body, 0)
+            raise
+        if self.batch:
+            refuse_repeated_keys(body, 1 + model.keys_given(rows))  # 1: "instances"
+        else:
+            refuse_repeated_keys(body, model.keys_given([rows]))
+        return request, rows
 
 
 def predict_endpoints(plane: DataPlane, model_classes: dict[str, Any]) -> dict[str, PredictEndpoint]:

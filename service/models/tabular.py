@@ -140,6 +140,13 @@ class TabularModel(Model):
             matrix[:, column] = np.array(list(map(table.__getitem__, map(getter, items))), dtype=np.float32)
         return matrix
 
+    def keys_given(self, rows: np.ndarray | list[list[float | None]]) -> int:
+        """A key for every value given: null and absent are both missing, so a key given as null is not
+        counted (a lower bound, as Model.keys_given asks; exact for bodies without an explicit null)."""
+        if isinstance(rows, np.ndarray):
+            return rows.size - int(np.count_nonzero(np.isnan(rows)))
+        return sum(len(row) - row.count(None) for row in rows)
+
     def missing_names(self, matrix: np.ndarray) -> list[list[str]]:
         """Per row, the names of the missing features (in the features' order)."""
         return list(map(self._missing_names.__getitem__, (np.isnan(matrix) @ self._bits).tolist()))

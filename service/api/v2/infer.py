@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from service.api.repeated_keys import refuse_repeated_keys
 from service.api.v2.errors import bad_request
 from service.api.v2.raw import NUMERIC_DTYPES, RawInput, encode
 from service.api.v2.schemas import (
@@ -51,9 +52,25 @@ def _envelope(body: bytes | memoryview) -> WireRequest:
     try:
         return _decode_request(body)
     except msgspec.ValidationError as error:
+        refuse_repeated_keys(body, 0)  # in preference: the value the error would name is ambiguous
         raise bad_request(f"the inference request does not fit the protocol: {str(error)[:200]}", "schema") from None
     except msgspec.DecodeError as error:
         raise bad_request(f"the body is not valid JSON: {error}", "malformed_json") from None
+
+
+def _parameters_keys(parameters: Parameters | None) -> int:
+    return 0 if parameters is None else 1 + len(parameters)  # "parameters" and its own keys (not deeper ones)
+
+
+def envelope_keys(request: WireRequest) -> int:
+    """The distinct keys the decoded envelope certainly came from (a lower bound: a field given as null
+    counts as absent, keys nested inside a parameter's value are not counted), for refuse_repeated_keys."""
+    keys = 1 + (request.id is not None) + _parameters_keys(request.parameters)  # 1: "inputs"
+    for tensor in request.inputs:
+        keys += 3 + (tensor.data is not NO_DATA) + _parameters_keys(tensor.parameters)  # name, shape, datatype
+    if request.outputs is not None:
+        keys += 1 + sum(1 + _parameters_keys(output.parameters) for output in request.outputs)
+    return keys
 
 
 def _flag(where: str, key: str, value: Any) -> bool:
@@ -201,7 +218,9 @@ async def infer(
     outputs (raises ServiceError for anything the model cannot take)."""
     model = served.model
     view = memoryview(body)
-    request = _envelope(body if header_length is None else view[:header_length])
+    header = body if header_length is None else view[:header_length]
+    request = _envelope(header)
+    refuse_repeated_keys(header, envelope_keys(request))
     parameters, explain = explain_of(request.parameters)
     threshold, binary = threshold_of(parameters, model.overridable_threshold, name)
     inputs = _inputs(request, None if header_length is None else view[header_length:])
