@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # A Python 3.11 base image made from Debian packages, for machines that reach no image registry:
 #   deploy/image/base.sh [NAME]        (default modelserve-base:bookworm)
-# debootstrap (minbase + python3, venv, pip) from the mirror apt already uses, trimmed of apt's
-# downloads, docs and locales, imported with PATH set (an imported tarball has no ENV). Reused when the
-# image already exists; about a minute otherwise.
+# debootstrap (minbase + python3 and its venv module) from the mirror apt already uses, trimmed of apt's
+# downloads and lists, docs, man pages, locales and the parts of the standard library a server never
+# runs, imported with PATH set (an imported tarball has no ENV). Reused when the image already exists
+# (build.sh names it after this script's checksum, so an edit here makes a new one); about a minute
+# otherwise. No system pip: `python3 -m venv` brings the venv's own pip from Debian's wheel
+# (python3-pip-whl), and Debian's python3-pip with setuptools would add 25 MB to both stages.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . deploy/image/engine.sh
@@ -30,11 +33,13 @@ cleanup() {
 }
 trap cleanup EXIT
 echo "debootstrap bookworm from $MIRROR"
-debootstrap --variant=minbase --include=python3,python3-venv,python3-pip bookworm "$ROOTFS" "$MIRROR" >/dev/null
+debootstrap --variant=minbase --include=python3,python3-venv bookworm "$ROOTFS" "$MIRROR" >/dev/null
 # What an image never needs: downloaded .debs, package lists, docs, man pages, non-English locales.
 rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/* \
   "$ROOTFS"/usr/share/doc/* "$ROOTFS"/usr/share/man/* "$ROOTFS"/usr/share/info/*
 find "$ROOTFS"/usr/share/locale -mindepth 1 -maxdepth 1 ! -name 'en*' -exec rm -rf {} +
+# Python's own tests, 2to3, pydoc's topics and IDLE/tkinter where present (ensurepip stays: venv needs it).
+rm -rf "$ROOTFS"/usr/lib/python3.11/{test,lib2to3,pydoc_data,idlelib,tkinter,turtledemo}
 tar -C "$ROOTFS" -c . | $ENGINE import --quiet \
   --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
   --change 'ENV LANG=C.UTF-8' \

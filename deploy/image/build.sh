@@ -4,6 +4,7 @@
 #                         Debian-package base from deploy/image/base.sh)
 #   TORCH_INDEX_URL=...   passed to the build stage (default: empty when the host's pip configuration
 #                         names an index or wheel folder, which then serves torch's CPU wheel)
+#   TRAIN_SMALL=1         the build stage trains with `--small` (CI: minutes less; unset trains in full)
 # pip inside the build resolves as on the host: host network, the host's pip configuration (merged
 # into the image's /etc/pip.conf for the RUN steps only) and every local path it names, read-only.
 set -euo pipefail
@@ -20,8 +21,10 @@ if [ -z "${BASE_IMAGE:-}" ]; then
     BASE_IMAGE=python:3.11-slim
   else
     echo "no registry reachable for python:3.11-slim: building on a base made from Debian packages"
-    deploy/image/base.sh modelserve-base:bookworm
-    BASE_IMAGE=localhost/modelserve-base:bookworm
+    # Named after base.sh's content: an edited script makes a new base, an unchanged one is reused.
+    base_name=modelserve-base:bookworm-$(sha256sum deploy/image/base.sh | cut -c1-12)
+    deploy/image/base.sh "$base_name"
+    BASE_IMAGE=localhost/$base_name
   fi
 fi
 
@@ -41,6 +44,8 @@ if [ -z "${TORCH_INDEX_URL+set}" ] && [ "$ENGINE" = podman ] && grep -qE '^(inde
   TORCH_INDEX_URL=
 fi
 [ -n "${TORCH_INDEX_URL+set}" ] && args+=(--build-arg "TORCH_INDEX_URL=$TORCH_INDEX_URL")
+# TRAIN_SMALL=1: the build stage trains with the fast configuration (CI); unset trains in full.
+[ -n "${TRAIN_SMALL:-}" ] && args+=(--build-arg "TRAIN_SMALL=$TRAIN_SMALL")
 
 echo "$ENGINE build on $BASE_IMAGE -> $IMAGE"
 $ENGINE build "${args[@]}" .

@@ -135,7 +135,9 @@ def test_runtime_stage_listens_on_all_interfaces_at_the_default_port(runtime: St
     env = stage_env(runtime)
     assert env["SERVICE_HOST"] == "0.0.0.0"
     assert int(env["SERVICE_PORT"]) == Settings().port
-    assert runtime.all("EXPOSE") == [env["SERVICE_PORT"]]
+    # HTTP and the Open Inference Protocol's gRPC port, each the setting the image gives the service.
+    assert int(env["SERVICE_GRPC_PORT"]) == Settings().grpc_port
+    assert runtime.all("EXPOSE") == [f"{env['SERVICE_PORT']} {env['SERVICE_GRPC_PORT']}"]
     assert json.loads(runtime.all("CMD")[0]) == ["python", "-m", "service"], "exec form: PID 1 gets SIGTERM"
     # Every SERVICE_* variable the image sets is a real setting.
     known = {"SERVICE_" + name.upper() for name in Settings.model_fields}
