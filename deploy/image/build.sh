@@ -35,7 +35,9 @@ args=(--network host --build-arg "BASE_IMAGE=$BASE_IMAGE" -f deploy/Dockerfile -
 mapfile -t pip_paths < <($PYTHON deploy/image/pipconf.py "$work/pip.conf")
 if [ "$ENGINE" = podman ]; then
   # --format docker keeps the HEALTHCHECK (the OCI format has none); -v applies to RUN steps only.
-  args+=(--format docker --layers "${PODMAN_ULIMITS[@]}" -v "$work/pip.conf:/etc/pip.conf:ro")
+  # --jobs 2: the runtime stage installs the `serve` extra while the build stage trains (they meet only
+  # at COPY --from=build); BuildKit (docker) runs independent stages side by side by itself.
+  args+=(--format docker --layers --jobs 2 "${PODMAN_ULIMITS[@]}" -v "$work/pip.conf:/etc/pip.conf:ro")
   for path in "${pip_paths[@]}"; do args+=(-v "$path:$path:ro"); done
 elif [ ${#pip_paths[@]} -gt 0 ]; then
   echo "note: docker build cannot mount the host's pip paths (${pip_paths[*]}): pip uses its defaults" >&2
@@ -48,6 +50,12 @@ fi
 [ -n "${TRAIN_SMALL:-}" ] && args+=(--build-arg "TRAIN_SMALL=$TRAIN_SMALL")
 
 echo "$ENGINE build on $BASE_IMAGE -> $IMAGE"
-$ENGINE build "${args[@]}" .
+# Each step's start, in seconds since the script began: where the build's time goes.
+$ENGINE build "${args[@]}" . 2>&1 | while IFS= read -r line; do
+  case $line in
+    *"STEP "*) printf '[%4d s] %s\n' $(( $(date +%s) - started )) "$line" ;;
+    *) printf '%s\n' "$line" ;;
+  esac
+done
 size=$($ENGINE image inspect --format '{{.Size}}' "$IMAGE")
 echo "built $IMAGE in $(( $(date +%s) - started )) s: $(( size / 1000000 )) MB"
