@@ -20,11 +20,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[train,serve,dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
-# wrk (Debian) is the load generator `make bench` and its tests drive; promtool (Debian `prometheus`) and
-# kustomize (PyPI `pykustomize`) check deploy/ in tests/deploy.
+# wrk (Debian) is the load generator `make bench` and its tests drive, h2load (Debian nghttp2-client) its
+# gRPC one; promtool (Debian `prometheus`) and kustomize (PyPI `pykustomize`) check deploy/ in tests/deploy.
 tools: setup
 	@command -v wrk >/dev/null 2>&1 || { echo "installing wrk (Debian package)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk >/dev/null; }
+	@command -v h2load >/dev/null 2>&1 || { echo "installing h2load (Debian package nghttp2-client)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nghttp2-client >/dev/null; }
 	@command -v promtool >/dev/null 2>&1 || { echo "installing promtool (Debian package prometheus)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq prometheus >/dev/null; }
 	@# tests/web: Debian's chromium driven by Playwright for Python (Playwright's own browser download fails here)

@@ -72,12 +72,11 @@ def run_servers(
     runs: dict[str, ServerRun] = {}
     overrides = dict(item.split("=", 1) for item in args.service_env)
     if not args.no_service:
-        port = free_port()
-        env = service_env(args.artifacts_dir, port, overrides)
+        port, grpc_port = free_port(), free_port()
+        env = service_env(args.artifacts_dir, port, {"SERVICE_GRPC_PORT": str(grpc_port), **overrides})
         command = python_command(*shlex.split(args.service_command))
-        runs["service"] = bench_server(
-            "service", command, env, port, service_scenarios(payloads), wrk, settings, run_dir
-        )
+        scenarios = service_scenarios(payloads, grpc_port)
+        runs["service"] = bench_server("service", command, env, port, scenarios, wrk, settings, run_dir)
     if not args.no_tutorial:
         port = free_port()
         # The same server software as the service's (its SERVICE_SERVER, default granian).

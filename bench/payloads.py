@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from service.api.grpc import inference_pb2 as pb
 from service.contract import CURRENT_FILE, HEART_EXAMPLE, HEART_FEATURE_NAMES, REFERENCE_FILE
 
 BATCH_ROWS = 1000
@@ -30,6 +34,12 @@ class Payloads:
     # The same heart rows as Open Inference Protocol (V2) JSON: one input per feature, flat `data`
     v2_heart_one: bytes = b""
     v2_heart_batch: bytes = b""
+    # The same as tritonclient sends them by default: REST with binary tensors (body, JSON header length)
+    # and gRPC with raw_input_contents (a ModelInferRequest in gRPC's length-prefixed framing)
+    v2_heart_one_binary: tuple[bytes, int] = (b"", 0)
+    v2_heart_batch_binary: tuple[bytes, int] = (b"", 0)
+    grpc_heart_one: bytes = b""
+    grpc_heart_batch: bytes = b""
 
 
 def current_version_dir(artifacts_dir: Path, model: str) -> Path:
@@ -78,6 +88,42 @@ def v2_heart(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _tensor_bytes(name: str, values: list[Any]) -> tuple[str, bytes]:
+    """One feature's column as raw little-endian bytes: FP32 numbers, or BYTES (4-byte length, then UTF-8)."""
+    if name == "thal":
+        return "BYTES", b"".join(struct.pack("<I", len(v.encode())) + v.encode() for v in values)
+    return "FP32", np.asarray(values, dtype="<f4").tobytes()
+
+
+def complete(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows that miss no feature: a raw BYTES tensor has no way to say missing (FP32 would, as NaN)."""
+    return [row for row in rows if all(row.get(name) is not None for name in HEART_FEATURE_NAMES)]
+
+
+def v2_heart_binary(rows: list[dict[str, Any]]) -> tuple[bytes, int]:
+    """Heart rows as tritonclient.http sends them by default: every input's data as raw bytes after the
+    JSON header, binary outputs asked for; (body, header length)."""
+    columns = [(name, *_tensor_bytes(name, [row[name] for row in rows])) for name in HEART_FEATURE_NAMES]
+    inputs = [
+        {"name": name, "shape": [len(rows), 1], "datatype": kind, "parameters": {"binary_data_size": len(data)}}
+        for name, kind, data in columns
+    ]
+    header = to_json({"inputs": inputs, "parameters": {"binary_data_output": True}})
+    return header + b"".join(data for _, _, data in columns), len(header)
+
+
+def grpc_heart(rows: list[dict[str, Any]]) -> bytes:
+    """Heart rows as tritonclient.grpc sends them by default (raw_input_contents), framed as on the wire:
+    a 0 (not compressed), the message's length (4 bytes, big-endian), the message."""
+    request = pb.ModelInferRequest(model_name="heart")
+    for name in HEART_FEATURE_NAMES:
+        kind, data = _tensor_bytes(name, [row[name] for row in rows])
+        request.inputs.add(name=name, datatype=kind, shape=[len(rows), 1])
+        request.raw_input_contents.append(data)
+    message = request.SerializeToString()
+    return b"\x00" + struct.pack(">I", len(message)) + message
+
+
 def build_payloads(artifacts_dir: Path, batch_rows: int = BATCH_ROWS) -> Payloads:
     """Single bodies (the tutorial patient; the first digits reference row) and `batch_rows`-row batches."""
     heart_dir = current_version_dir(artifacts_dir, "heart")
@@ -97,4 +143,8 @@ def build_payloads(artifacts_dir: Path, batch_rows: int = BATCH_ROWS) -> Payload
         batch_rows=batch_rows,
         v2_heart_one=to_json(v2_heart([HEART_EXAMPLE])),
         v2_heart_batch=to_json(v2_heart(repeated_rows(heart_rows, batch_rows))),
+        v2_heart_one_binary=v2_heart_binary([HEART_EXAMPLE]),
+        v2_heart_batch_binary=v2_heart_binary(repeated_rows(complete(heart_rows), batch_rows)),
+        grpc_heart_one=grpc_heart([HEART_EXAMPLE]),
+        grpc_heart_batch=grpc_heart(repeated_rows(complete(heart_rows), batch_rows)),
     )

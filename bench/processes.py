@@ -44,12 +44,18 @@ def free_port(host: str = LOOPBACK) -> int:
 
 
 def http_request(
-    port: int, method: str, path: str, body: bytes | None = None, timeout_s: float = 10.0
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    timeout_s: float = 10.0,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, bytes]:
     """One request over a fresh loopback connection: (status, body)."""
     connection = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout_s)
     try:
-        headers = {"Content-Type": "application/json"} if body is not None else {}
+        if headers is None:
+            headers = {"Content-Type": "application/json"} if body is not None else {}
         connection.request(method, path, body=body, headers=headers)
         response = connection.getresponse()
         return response.status, response.read()

@@ -48,6 +48,7 @@ def service_env(artifacts_dir: Path, port: int, overrides: dict[str, str]) -> di
             "SERVICE_WORKERS": "1",
             "SERVICE_ARTIFACTS_DIR": str(artifacts_dir.resolve()),
             "PYTHONUNBUFFERED": "1",
+            "SERVICE_GRPC_PORT": "0",  # off unless a run asks for it (two services at once would share 8001)
         }
     )
     env.update(overrides)

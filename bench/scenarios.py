@@ -8,9 +8,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.h2load import find_h2load, grpc_call, run_h2load
 from bench.payloads import Payloads
 from bench.processes import Server, cpu_seconds, http_request, system_busy_seconds, wait_for_quiet
 from bench.wrk import WrkError, lua_script, run_wrk
+
+V2_HEART = "/v2/models/heart/infer"
+GRPC_INFER = "/inference.GRPCInferenceService/ModelInfer"
+_BINARY = "application/octet-stream"
 
 BUSY_SHARE = 0.10  # of one core: more than this used by other processes marks a run as disturbed
 
@@ -27,6 +32,9 @@ class Scenario:
     rows: int = 1  # rows predicted per request (batches: rows/s = rows × requests/s)
     # wrk connections, if not the run's: 1 for a scenario whose figure is one request's own latency
     connections: int | None = None
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+    grpc_port: int | None = None  # a gRPC call (`path` is its method) driven by h2load, not wrk
 
 
 @dataclass(frozen=True)
@@ -72,21 +80,49 @@ class ScenarioResult:
         return asdict(self)
 
 
-def service_scenarios(payloads: Payloads) -> list[Scenario]:
+def _binary(name: str, title: str, payload: tuple[bytes, int], rows: int) -> Scenario:
+    body, header_length = payload
+    headers = (("Inference-Header-Content-Length", str(header_length)),)
+    return Scenario(name, title, "POST", V2_HEART, body, rows, content_type=_BINARY, headers=headers)
+
+
+def v2_scenarios(payloads: Payloads, grpc_port: int | None) -> list[Scenario]:
+    """The Open Inference Protocol's three wire forms, tutorial patient and batch: REST JSON, REST with
+    binary tensors, gRPC (with raw_input_contents); the binary ones as tritonclient sends by default."""
+    rows, where = payloads.batch_rows, "POST /v2/models/heart/infer"
+    scenarios = [
+        Scenario("v2_heart", f"{where} (tutorial patient, JSON)", "POST", V2_HEART, payloads.v2_heart_one),
+        Scenario("v2_heart_batch", f"{where} ({rows} rows, JSON)", "POST", V2_HEART, payloads.v2_heart_batch, rows),
+        _binary("v2_heart_binary", f"{where} (tutorial patient, binary)", payloads.v2_heart_one_binary, 1),
+        _binary("v2_heart_batch_binary", f"{where} ({rows} rows, binary)", payloads.v2_heart_batch_binary, rows),
+    ]
+    if grpc_port:
+        where = "gRPC ModelInfer heart"
+        scenarios += [
+            Scenario(
+                "grpc_heart",
+                f"{where} (tutorial patient)",
+                "POST",
+                GRPC_INFER,
+                payloads.grpc_heart_one,
+                grpc_port=grpc_port,
+            ),
+            Scenario(
+                "grpc_heart_batch",
+                f"{where} ({rows} rows)",
+                "POST",
+                GRPC_INFER,
+                payloads.grpc_heart_batch,
+                rows,
+                grpc_port=grpc_port,
+            ),
+        ]
+    return scenarios
+
+
+def service_scenarios(payloads: Payloads, grpc_port: int | None = None) -> list[Scenario]:
     """The service's scenarios, in the order they run (the V2 ones when their payloads were built)."""
     rows = payloads.batch_rows
-    v2 = "/v2/models/heart/infer"
-    v2_scenarios = [
-        Scenario("v2_heart", "POST /v2/models/heart/infer (tutorial patient, JSON)", "POST", v2, payloads.v2_heart_one),
-        Scenario(
-            "v2_heart_batch",
-            f"POST /v2/models/heart/infer ({rows} rows, JSON)",
-            "POST",
-            v2,
-            payloads.v2_heart_batch,
-            rows=rows,
-        ),
-    ]
     return [
         Scenario("health", "GET /health/live", "GET", "/health/live"),
         Scenario("heart", "POST /predict/heart (tutorial patient)", "POST", "/predict/heart", payloads.heart_one),
@@ -118,7 +154,7 @@ def service_scenarios(payloads: Payloads) -> list[Scenario]:
             payloads.digit_batch,
             rows=rows,
         ),
-        *(v2_scenarios if payloads.v2_heart_one else []),
+        *(v2_scenarios(payloads, grpc_port) if payloads.v2_heart_one else []),
     ]
 
 
@@ -138,8 +174,12 @@ def check_response(scenario: Scenario, status: int, body: bytes) -> None:
     """Refuse to benchmark a route that does not answer the request correctly (a fast 422 is no result)."""
     if status != 200:
         raise WrkError(f"{scenario.title}: the server answered {status}, not 200: {body[:500]!r}")
+    if scenario.grpc_port:
+        return  # grpc_call checked the rows
     if scenario.rows > 1 and scenario.path.startswith("/v2/"):
-        shapes = [output.get("shape") for output in json.loads(body).get("outputs", [])]
+        # a binary answer is its JSON header, then the raw outputs: read the JSON value at its start
+        answer = json.JSONDecoder().raw_decode(body.decode("latin-1"))[0]
+        shapes = [output.get("shape") for output in answer.get("outputs", [])]
         if not shapes or any(shape[:1] != [scenario.rows] for shape in shapes):
             raise WrkError(f"{scenario.title}: expected outputs of {scenario.rows} rows, got shapes {shapes}")
     elif scenario.rows > 1:
@@ -154,20 +194,29 @@ def check_response(scenario: Scenario, status: int, body: bytes) -> None:
 def measure(
     wrk: str, server: Server, scenario: Scenario, settings: LoadSettings, workdir: Path, name: str
 ) -> ScenarioResult:
-    """One measured wrk run, with the CPU the server, wrk and the rest of the machine used meanwhile."""
-    script = lua_script(scenario.method, scenario.body)
+    """One measured wrk (or h2load) run, with the CPU the server, the load generator and the rest of the
+    machine used meanwhile."""
     cpu_before = cpu_seconds(server.process.pid)
     busy_before = system_busy_seconds()
-    result, wrk_cpu = run_wrk(
-        wrk,
-        server.base_url + scenario.path,
-        script,
-        workdir,
-        name,
-        duration_s=settings.duration_s,
-        connections=scenario.connections or settings.connections,
-        threads=settings.threads,
-    )
+    connections = scenario.connections or settings.connections
+    if scenario.grpc_port:
+        url = f"http://127.0.0.1:{scenario.grpc_port}{scenario.path}"
+        duration = settings.duration_s
+        result, wrk_cpu = run_h2load(
+            find_h2load(), url, scenario.body or b"", workdir, name, duration_s=duration, clients=connections
+        )
+    else:
+        script = lua_script(scenario.method, scenario.body, scenario.content_type, scenario.headers)
+        result, wrk_cpu = run_wrk(
+            wrk,
+            server.base_url + scenario.path,
+            script,
+            workdir,
+            name,
+            duration_s=settings.duration_s,
+            connections=connections,
+            threads=settings.threads,
+        )
     server_cpu = cpu_seconds(server.process.pid) - cpu_before
     busy = system_busy_seconds() - busy_before
     return ScenarioResult(
@@ -194,7 +243,11 @@ def run_scenario(wrk: str, server: Server, scenario: Scenario, settings: LoadSet
     """A checked request, a warm-up run, then the measured run; measured again (up to
     `settings.busy_retries` times) while other processes took over `BUSY_SHARE` of a core, keeping
     the least disturbed run."""
-    status, body = http_request(server.port, scenario.method, scenario.path, scenario.body)
+    if scenario.grpc_port:
+        status, body = grpc_call(scenario.grpc_port, scenario.path, scenario.body or b"", scenario.rows)
+    else:
+        headers = {"Content-Type": scenario.content_type, **dict(scenario.headers)}
+        status, body = http_request(server.port, scenario.method, scenario.path, scenario.body, headers=headers)
     check_response(scenario, status, body)
     if settings.warmup_s > 0:
         warmup = LoadSettings(settings.warmup_s, 0, settings.connections, settings.threads)

@@ -145,7 +145,7 @@ class TabularModel(Model):
         counted (a lower bound, as Model.keys_given asks; exact for bodies without an explicit null)."""
         if isinstance(rows, np.ndarray):
             return rows.size - int(np.count_nonzero(np.isnan(rows)))
-        return sum(len(row) - row.count(None) for row in rows)
+        return len(rows) * len(self.features) - sum(map(list.count, rows, repeat(None)))
 
     def missing_names(self, matrix: np.ndarray) -> list[list[str]]:
         """Per row, the names of the missing features (in the features' order)."""

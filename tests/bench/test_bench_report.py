@@ -52,6 +52,7 @@ RESULTS = [
     result("heart_batch", 300, rows=1000),
     result("digit_batch", 200, rows=1000),
     result("tutorial_heart", 250),
+    result("heart_explain", 120),
 ]
 MACHINE = {
     "cpu_model": "AMD EPYC",
@@ -83,6 +84,8 @@ def test_target_values_are_the_issue_ratios() -> None:
         "heart_over_health": pytest.approx(0.6),
         "heart_over_tutorial": pytest.approx(48.0),
         "heart_batch_rows_per_s": pytest.approx(300_000),
+        "heart_explain_p50_ms": 1.0,
+        "heart_explained_per_s": 120,
         "worker_rss_mb": 120.0,
         "ready_s": 1.5,
     }
@@ -93,6 +96,8 @@ def test_targets_pass_miss_and_unmeasured() -> None:
         "heart_over_health": 0.44,
         "heart_over_tutorial": 30.0,
         "heart_batch_rows_per_s": None,
+        "heart_explain_p50_ms": 15.5,
+        "heart_explained_per_s": 100.0,
         "worker_rss_mb": 201.0,
         "ready_s": 2.9,
     }
@@ -101,6 +106,8 @@ def test_targets_pass_miss_and_unmeasured() -> None:
         "heart_over_health": False,
         "heart_over_tutorial": True,
         "heart_batch_rows_per_s": None,
+        "heart_explain_p50_ms": False,
+        "heart_explained_per_s": True,
         "worker_rss_mb": False,
         "ready_s": True,
     }
@@ -199,7 +206,7 @@ def test_v2_scenarios_send_the_same_heart_rows(small_artifacts: Path) -> None:
 
     payloads = build_payloads(small_artifacts, batch_rows=7)
     v2 = {s.name: s for s in service_scenarios(payloads) if s.path == "/v2/models/heart/infer"}
-    assert sorted(v2) == ["v2_heart", "v2_heart_batch"]
+    assert sorted(v2) == ["v2_heart", "v2_heart_batch", "v2_heart_batch_binary", "v2_heart_binary"]
     batch = json.loads(v2["v2_heart_batch"].body or b"")
     assert v2["v2_heart_batch"].rows == 7
     assert {tensor["name"]: tensor["shape"] for tensor in batch["inputs"]}["age"] == [7, 1]
