@@ -52,6 +52,10 @@ TARGETS = (
     Target("heart_over_health", "single heart rps / GET /health/live rps", "×", 0.5, True),
     Target("heart_over_tutorial", "single heart rps / tutorial recipe rps", "×", 30.0, True),
     Target("heart_batch_rows_per_s", "heart batch rows/s (1 worker)", "rows/s", 250_000.0, True),
+    # issue 13's cost goal: one connection, so p50 is one explanation's latency and requests/s the explained
+    # patients/s of one worker
+    Target("heart_explain_p50_ms", "single heart with explain=true: p50 (1 connection)", "ms", 15.0, False),
+    Target("heart_explained_per_s", "explained patients/s (1 worker, 1 connection)", "patients/s", 100.0, True),
     Target("worker_rss_mb", "service worker RSS after the benchmark", "MB", 200.0, False),
     Target("ready_s", "process start → GET /health/ready 200", "s", 3.0, False),
 )
@@ -72,10 +76,13 @@ def target_values(
     """The measured value of each target (None where its scenario did not run)."""
     heart = _rps(results, "heart")
     batch = results.get("heart_batch")
+    explain = results.get("heart_explain")
     return {
         "heart_over_health": _ratio(heart, _rps(results, "health")),
         "heart_over_tutorial": _ratio(heart, _rps(results, "tutorial_heart")),
         "heart_batch_rows_per_s": batch.rows_per_s if batch is not None else None,
+        "heart_explain_p50_ms": explain.latency_ms.get("p50") if explain is not None and explain.requests else None,
+        "heart_explained_per_s": _rps(results, "heart_explain"),
         "worker_rss_mb": worker_rss_mb,
         "ready_s": ready_s,
     }
