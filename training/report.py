@@ -239,7 +239,10 @@ model, not for letters, several digits at once or images of documents.
 ## Model
 An ensemble of {arch["members"]} small CNNs (channels {arch["channels"]}, dense {arch["hidden"]}, batch norm),
 each trained with random ±{manifest.config["max_shift"]}-pixel shifts and early stopping on its own
-random validation part; the ensemble averages their logits.
+random validation part; the ensemble averages their logits. Training batches take each digit as written
+or as one of {manifest.config["redraw"]["views"]} redrawn copies (rotated, slanted, stretched, bolder or thinner, then
+converted exactly as the service converts an image: `training/augment.py`), so that drawings and fonts
+unlike the training hands are read too; the test figures are on the digits as written.
 
 ## Metrics
 | | network | RBF SVC baseline |
