@@ -44,6 +44,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="comma-separated (default: health,heart,heart_batch; with --cost: health,heart,heart_x32,heart_batch)",
     )
     parser.add_argument(
+        "--base-artifacts-dir",
+        type=Path,
+        default=None,
+        help="the base side's artifacts (default: --artifacts-dir); with --base HEAD, compares two builds of the "
+        "artifacts on the same code (e.g. a manifest without `drift`: the cost of drift counting)",
+    )
+    parser.add_argument(
         "--cost",
         action="store_true",
         help="instead of wrk against servers: CPU µs per request in-process (bench/asgi_cost.py), alternating",
@@ -74,7 +81,7 @@ def start(name: str, tree: Path, artifacts: Path, log_dir: Path) -> Server:
 def measure(server: Server, scenario: Scenario, wrk: str, work: Path, args: argparse.Namespace) -> float:
     """Requests/s (or rows/s for batches) of one wrk run after a 1-second warm-up."""
     url = f"http://127.0.0.1:{server.port}{scenario.path}"
-    script = lua_script(scenario.method, scenario.body)
+    script = lua_script(scenario.method, scenario.body, scenario.content_type, scenario.headers)
     common: dict[str, Any] = {"connections": args.connections, "threads": 1}
     run_wrk(wrk, url, script, work, f"{server.name}-{scenario.name}-warm", duration_s=1, **common)
     result, _ = run_wrk(wrk, url, script, work, f"{server.name}-{scenario.name}", duration_s=args.duration, **common)
@@ -138,7 +145,8 @@ def compare_cost(args: argparse.Namespace) -> int:
     bursts = {name: requests for name, requests in COST_BURSTS.items() if name in wanted}
     figures: dict[str, dict[str, list[float]]] = {name: {"base": [], "head": []} for name in bursts}
     with worktree(args.base) as base_tree:
-        workers = {"base": CostWorker(base_tree, args.artifacts_dir), "head": CostWorker(ROOT, args.artifacts_dir)}
+        base_artifacts = args.base_artifacts_dir or args.artifacts_dir
+        workers = {"base": CostWorker(base_tree, base_artifacts), "head": CostWorker(ROOT, args.artifacts_dir)}
         try:
             for round_index in range(args.rounds * 10):
                 order = ("base", "head") if round_index % 2 == 0 else ("head", "base")
@@ -165,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict[str, dict[str, list[float]]] = {s.name: {"base": [], "head": []} for s in scenarios}
     with worktree(args.base) as base_tree, tempfile.TemporaryDirectory(prefix="bench-ab-run-") as work_dir:
         work = Path(work_dir)
-        servers = {"base": start("base", base_tree, args.artifacts_dir, work)}
+        servers = {"base": start("base", base_tree, args.base_artifacts_dir or args.artifacts_dir, work)}
         try:
             servers["head"] = start("head", ROOT, args.artifacts_dir, work)
             for round_index in range(args.rounds):
