@@ -1,5 +1,5 @@
 """End to end: input drift seen by a real Prometheus server scraping a 2-worker `python -m service` that runs
-deploy/prometheus/rules.yml (tests/deploy/test_prometheus_server.py starts both the same way).
+deploy/prometheus/rules.yml (tests/deploy/prometheus_stack.py starts both).
 
 First patients and images resampled from the training split: every monitored column's PSI stays below
 0.1 and no drift alert starts. Then a shifted population (older patients, higher cholesterol, `thal`
@@ -10,9 +10,6 @@ and the missing-rate alert become pending, and the columns left alone stay below
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,16 +18,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from tests.deploy.test_prometheus_server import (
-    free_port,
-    get_json,
-    post,
-    prometheus_config,
-    query,
-    start,
-    stop,
-    wait_for,
-)
+from tests.deploy.prometheus_stack import get_json, post, query, service_and_prometheus, wait_for
 from training.data import heart_records, load_cleveland
 from training.preprocess import stratified_split
 
@@ -110,33 +98,9 @@ def pending(prometheus: str, alert: str) -> set[tuple[str, str]]:
 def test_prometheus_sees_shifted_inputs_and_not_resampled_ones(
     small_artifacts: Path, heart_version: Path, digits_version: Path, tmp_path: Path
 ) -> None:
-    binary = shutil.which("prometheus")
-    assert binary, "prometheus missing: `make tools` installs it (Debian package prometheus)"
-    service_port, prometheus_port = free_port(), free_port()
-    service, prometheus = f"http://127.0.0.1:{service_port}", f"http://127.0.0.1:{prometheus_port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SERVICE_") and k != "PROMETHEUS_MULTIPROC_DIR"}
-    env.update(
-        SERVICE_ARTIFACTS_DIR=str(small_artifacts),
-        SERVICE_HOST="127.0.0.1",
-        SERVICE_PORT=str(service_port),
-        SERVICE_WORKERS="2",
-        SERVICE_METRICS_DIR=str(tmp_path / "metrics"),
-    )
-    service_log, prometheus_log = tmp_path / "service.log", tmp_path / "prometheus.log"
-    server = start([sys.executable, "-m", "service"], service_log, env)
-    scraper = start(
-        [
-            binary,
-            f"--config.file={prometheus_config(tmp_path, service_port)}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{prometheus_port}",
-        ],
-        prometheus_log,
-    )
-    processes = [(server, service_log), (scraper, prometheus_log)]
     rng = np.random.default_rng(14)
-    try:
-        wait_for("the service", lambda: get_json(f"{service}/health/ready"), processes)
+    with service_and_prometheus(small_artifacts, tmp_path) as stack:
+        service, prometheus, processes = stack.service, stack.prometheus, stack.processes
         # A first scrape holds every bucket's zero, so that increase() sees all the rows sent below.
         wait_for(
             "the zero-valued bucket counters",
@@ -197,6 +161,3 @@ def test_prometheus_sees_shifted_inputs_and_not_resampled_ones(
         )
         rules = [r for g in get_json(f"{prometheus}/api/v1/rules")["data"]["groups"] for r in g["rules"]]
         assert [(r["name"], r["lastError"]) for r in rules if r["health"] != "ok"] == []
-    finally:
-        stop(scraper)
-        stop(server)
