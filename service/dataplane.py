@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +33,8 @@ from service.settings import Settings
 
 SELF_CHECK_TOLERANCE = 1e-5
 logger = logging.getLogger("service.dataplane")
+# The thread explanations run in (Served.explain); its thread starts at the first explanation, in the worker.
+_EXPLAINER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="explain")
 
 
 class Served:
@@ -81,7 +84,16 @@ class Served:
                 inc_counts(metrics.missing, np.isnan(matrix).sum(axis=0))
         return outputs, decisions
 
-    def explain(self, matrix: np.ndarray, outputs: np.ndarray, decisions: np.ndarray) -> list[Any]:
+    async def explain(self, matrix: np.ndarray, outputs: np.ndarray, decisions: np.ndarray) -> list[Any]:
+        """`explain_now` in the worker's explanation thread: an explanation is milliseconds of numpy and
+        onnxruntime (thousands of coalition rows), which on the event loop would hold up every other
+        request of this worker; off it, plain predictions keep flowing meanwhile (onnxruntime and most of
+        numpy release the GIL). One thread: explanations of a worker queue rather than compete for the
+        cores the worker's predictions need, and at most one explanation's rows are in memory at a time."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(_EXPLAINER, self.explain_now, matrix, outputs, decisions)
+
+    def explain_now(self, matrix: np.ndarray, outputs: np.ndarray, decisions: np.ndarray) -> list[Any]:
         """One explanation per answered (validated) row, from ONE onnxruntime call over every row the
         model's method needs (heart: the Shapley coalitions); timed and counted apart from predictions."""
         started = time.perf_counter()

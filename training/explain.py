@@ -18,10 +18,17 @@ import numpy as np
 import onnxruntime as ort
 from sklearn.cluster import KMeans
 
-# Heart: 4 background rows. An explanation costs up to 2^13 coalition rows per background row (2^d where the
-# patient differs from it in d features), so the background's size is the explanation's cost. Measured in-process
-# on the shared 2-core machine over 60 reference patients: 2 rows p50 8 ms, 4 rows 10 ms, 8 rows 21 ms (p99 59);
-# 4 is the most that keeps a single patient under 15 ms p50 with HTTP around it (bench/, `explain`).
+# Heart: 4 background rows. An explanation costs 2^d coalition rows per background row, d the number of features
+# where the patient differs from it (8,192 at most; service/models/shapley.py): the background's size is the
+# explanation's cost. CPU time of Served.explain_now over 60 reference patients, on the shared 2-core machine
+# under other load (2026-11-28): 4 rows p50 3.9 ms, mean 4.5 ms (3,296 coalition rows p50); 8 rows p50 7.2 ms,
+# mean 7.9 ms (6,240 rows p50, of 65,536 for the full game); 16 rows p50 ~16 ms. Server CPU per explained
+# request over HTTP in the same conditions: 4 rows 7.4 ms, 8 rows 13.4 ms. What the larger sizes buy, measured
+# against the same values with every complete Cleveland patient as the background (30 reference patients, 3
+# seeds; mean |difference| / mean |contribution|): 2 rows 0.26, 4 rows 0.25, 6 rows 0.29, 8 rows 0.24, 12 rows
+# 0.19, 16 rows 0.16. Equal-weight medoids improve slowly: 8 rows cost ~1.8x 4's for 0.24 instead of 0.25 (and
+# a base value further from the full one), and the sizes that are clearly better (12-16) miss the cost goal
+# (p50 <= 15 ms, >= 100 explained patients/s of one worker). So 4 stays.
 HEART_BACKGROUND_ROWS = 4
 HEART_BACKGROUND_RULE = (
     f"k-medoids of the training split: k-means (k={HEART_BACKGROUND_ROWS}, n_init=10, the run's seed) on the "

@@ -20,6 +20,7 @@ from litestar.openapi.spec import Example, Operation, Parameter, Schema
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import Body
 
+from service.models.base import EXPLAIN_LIMIT
 from service.schemas import ErrorBody
 
 JSON = "application/json"
@@ -124,9 +125,9 @@ class ExplainOperation(Operation):
             param_in="query",
             required=False,
             description=(
-                "`true` adds an `explanation` to each answer (at most 16 rows per request): heart, exact Shapley "
-                "values of P(disease) per feature against the version's background.json, adding up to the "
-                "probability minus `base`; digits, an 8×8 occlusion map of the predicted digit's probability. "
+                f"`true` adds an `explanation` to each answer (at most {EXPLAIN_LIMIT} rows per request): heart, "
+                "exact Shapley values of P(disease) per feature against the version's background.json, adding up to "
+                "the probability minus `base`; digits, an 8×8 occlusion map of the predicted digit's probability. "
                 "Any value other than `true` or `false` is a 422 naming `explain`"
             ),
             schema=Schema(type=OpenAPIType.STRING, enum=["true", "false"]),

@@ -77,7 +77,7 @@ class PredictEndpoint:
                 outputs, decisions = served.predict_matrix(matrix, threshold)
                 answer = model.answer_batch(outputs, decisions, matrix, threshold)
                 if explain:
-                    answer = model.explained(answer, served.explain(matrix, outputs, decisions))
+                    answer = model.explained(answer, await served.explain(matrix, outputs, decisions))
                 return _encode(answer)
             row = rows
             if explain:
@@ -88,7 +88,8 @@ class PredictEndpoint:
                 answer = msgspec.structs.replace(answer, **{self.echo: np.asarray(row, dtype=float).tolist()})
             if explain:
                 single = np.array([row], dtype=np.float32)
-                answer = model.explained(answer, served.explain(single, np.asarray([output]), np.asarray([decision])))
+                explanations = await served.explain(single, np.asarray([output]), np.asarray([decision]))
+                answer = model.explained(answer, explanations)
             return _encode(answer)
         except ServiceError as error:
             if error.reason != NOT_COUNTED:

@@ -276,6 +276,9 @@ class DigitsModel(Model):
 
         return ExplainPlan(occluded.reshape(-1, pixels), finish)
 
+    def explanation_output(self) -> TensorOutput | None:
+        return TensorOutput("contributions", "FP64", (DIGIT_SIDE, DIGIT_SIDE))  # the predicted digit's map
+
     def explanation_tensor(self, explanations: list[Any]) -> tuple[list[int], list[float]]:
         values = [value for explanation in explanations for line in explanation.map for value in line]
         return [len(explanations), DIGIT_SIDE, DIGIT_SIDE], values

@@ -27,7 +27,7 @@ from msgspec import Meta
 from service.contract import FeatureSpec
 from service.errors import ServiceError
 from service.models import shapley
-from service.models.base import ExplainPlan, Model, TensorInput
+from service.models.base import ExplainPlan, Model, TensorInput, TensorOutput
 from service.models.tensors import NUMERIC, first, show
 
 _SHAPES = ((1,), ())  # [N, 1] or [N]
@@ -167,6 +167,11 @@ class TabularModel(Model):
             ]
 
         return ExplainPlan(coalitions.rows, finish)
+
+    def explanation_output(self) -> TensorOutput | None:
+        if self.explained_types is None:
+            return None
+        return TensorOutput("contributions", "FP64", (len(self.features),))  # Shapley values, the inputs' order
 
     def explanation_tensor(self, explanations: list[Any]) -> tuple[list[int], list[float]]:
         values = [value for explanation in explanations for value in explanation.contributions.values()]

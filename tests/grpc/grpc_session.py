@@ -72,6 +72,7 @@ def typed_infer(stub: Any, model: str, arrays: dict[str, np.ndarray], **kw: Any)
         contents = tensor.contents
         values = {
             "FP32": contents.fp32_contents,
+            "FP64": contents.fp64_contents,
             "INT64": contents.int64_contents,
             "BYTES": [v.decode() for v in contents.bytes_contents],
         }[tensor.datatype]

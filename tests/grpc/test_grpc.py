@@ -19,7 +19,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.service.processes import free_port, start, stop, total, wait_ready
 
-pytest.importorskip("tritonclient.grpc", reason="tritonclient[grpc] is in the dev extra")
+# tritonclient (dev extra) is imported only in the child session: its generated `inference.*` messages and
+# the service's (which bench.payloads and the app import in this process) cannot share protobuf's default pool.
 SESSION = Path(__file__).with_name("grpc_session.py")
 INFER = "/inference.GRPCInferenceService/ModelInfer"
 

@@ -38,7 +38,7 @@ def explain_rows(served: Served, bodies: list[dict[str, Any]]) -> tuple[np.ndarr
     explanations = []
     for start in range(0, len(matrix), EXPLAIN_LIMIT):
         part = slice(start, start + EXPLAIN_LIMIT)
-        explanations += served.explain(matrix[part], outputs[part], decisions[part])
+        explanations += served.explain_now(matrix[part], outputs[part], decisions[part])
     return matrix, outputs, explanations
 
 
@@ -136,7 +136,9 @@ def test_every_bad_value_of_explain_is_a_422_naming_it(
 
 def test_too_many_rows_to_explain_is_a_422_before_any_inference(client: TestClient, expect_error: ErrorCheck) -> None:
     before = scrape(client)
-    response = client.post("/predict/heart/batch?explain=true", json={"instances": [HEART_EXAMPLE] * 17})
+    response = client.post(
+        "/predict/heart/batch?explain=true", json={"instances": [HEART_EXAMPLE] * (EXPLAIN_LIMIT + 1)}
+    )
     expect_error(response, 422, "validation_failed", "explain")
     after = scrape(client)
     assert delta(before, after, "modelserve_predictions_total", model="heart") == 0

@@ -65,3 +65,13 @@ def test_digit_maps(client: TestClient, digits_reference: dict[str, Any]) -> Non
     assert contributions["shape"] == [1, 8, 8]
     rest = client.post("/predict/digit?explain=true", json={"pixels": pixels}).json()["explanation"]["map"]
     np.testing.assert_allclose(np.array(contributions["data"]).reshape(8, 8), np.array(rest), atol=1e-6)
+
+
+def test_metadata_says_how_to_get_contributions(client: TestClient) -> None:
+    """`contributions` is not among the outputs (a request without explain does not give it); the metadata's
+    properties name the parameter and the output it adds, with its datatype and shape."""
+    for model, shape in (("heart", [-1, len(HEART_FEATURE_NAMES)]), ("digits", [-1, 8, 8])):
+        metadata = client.get(f"/v2/models/{model}").json()
+        assert "contributions" not in [output["name"] for output in metadata["outputs"]]
+        explain = metadata["properties"]["explain"]
+        assert "'contributions'" in explain and "FP64" in explain and str(shape) in explain, explain

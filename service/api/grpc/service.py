@@ -18,8 +18,8 @@ from prometheus_client import Counter
 from service.api.grpc import inference_pb2 as pb
 from service.api.grpc import inference_pb2_grpc as pb_grpc
 from service.api.grpc.tensors import inputs, parameters, requested_outputs, response
-from service.api.v2.infer import predict, requested, threshold_of
-from service.api.v2.routes import EXTENSIONS, PLATFORM, SERVER_VERSION, served_model
+from service.api.v2.infer import CONTRIBUTIONS, explain_of, predict, requested, threshold_of
+from service.api.v2.routes import EXTENSIONS, PLATFORM, SERVER_VERSION, model_properties, served_model
 from service.dataplane import DataPlane
 from service.errors import NOT_COUNTED, ServiceError
 from service.metrics import count_refusal
@@ -86,6 +86,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
             answer.inputs.add(name=spec.name, datatype=spec.datatypes[0], shape=[-1, *spec.tails[0]])
         for out in model.tensor_outputs:
             answer.outputs.add(name=out.name, datatype=out.datatype, shape=[-1, *out.tail])
+        answer.properties.update(model_properties(model) or {})
         REQUESTS.labels("ModelMetadata", "OK").inc()
         return answer
 
@@ -96,10 +97,13 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
             if not plane.ready:
                 raise ServiceError(503, "not_ready", "the service is not ready (starting or draining)")
             model = served.model
-            threshold, _ = threshold_of(parameters(request.parameters), model.overridable_threshold, name)
+            # `explain` (bool_param) adds the output `contributions`, as on REST (service.api.v2.infer)
+            rest, explain = explain_of(parameters(request.parameters))
+            threshold, _ = threshold_of(rest, model.overridable_threshold, name)
             tensors = inputs(request)
-            names = requested(requested_outputs(request), [out.name for out in model.tensor_outputs], False)
-            values = await predict(served, tensors, threshold, list(names), self.max_batch)
+            known = [out.name for out in model.tensor_outputs] + ([CONTRIBUTIONS] if explain else [])
+            names = requested(requested_outputs(request), known, False)
+            values = await predict(served, tensors, threshold, list(names), self.max_batch, explain=explain)
         except ServiceError as error:
             if error.reason != NOT_COUNTED and name in plane.names:
                 count_refusal(name, error.reason)

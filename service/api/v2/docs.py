@@ -32,6 +32,11 @@ MODEL_METADATA = {
         {"name": "digit", "datatype": "INT64", "shape": [-1]},
         {"name": "probability", "datatype": "FP32", "shape": [-1]},
     ],
+    "properties": {
+        "explain": "request parameter (bool, default false): true adds the output 'contributions' (FP64, shape "
+        "[-1, 8, 8]), each row's explanation as POST /predict/digit?explain=true gives it (method, unit and base "
+        "value documented there)"
+    },
 }
 _ERRORS = {
     400: ("the request does not fit the model", "input 'age': 300 at row 0 is not within 1..120"),

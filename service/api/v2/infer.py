@@ -151,6 +151,8 @@ def requested(outputs: Sequence[WireOutput] | None, known: list[str], binary: bo
         return dict.fromkeys(known, binary)
     names: dict[str, bool] = {}
     for output in outputs:
+        if output.name == CONTRIBUTIONS and output.name not in known:
+            raise bad_request(f"output {CONTRIBUTIONS!r} is given only with the request parameter explain: true")
         if output.name not in known:
             raise bad_request(
                 f"unknown output {output.name[:64]!r}: the model gives {', '.join(known)}", "unknown_field"
@@ -205,7 +207,7 @@ async def predict(
         outputs, decisions = served.predict_matrix(matrix, threshold)
     built = model.output_tensors(outputs, decisions)
     if explain:  # the model's explanation of each row, from one onnxruntime call (Served.explain)
-        explanations = served.explain(matrix, outputs, decisions)
+        explanations = await served.explain(matrix, outputs, decisions)
         built[CONTRIBUTIONS] = lambda: model.explanation_tensor(explanations)
         datatypes[CONTRIBUTIONS] = "FP64"
     return {name: (datatypes[name], *built[name]()) for name in names}

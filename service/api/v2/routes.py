@@ -77,6 +77,20 @@ def _readiness(plane: DataPlane, name: str, wanted: str | None) -> Response[byte
     return _status(200)
 
 
+def model_properties(model: Any) -> dict[str, str] | None:
+    """What the metadata says of the request parameter `explain`: the output it adds. `contributions` is not
+    among the metadata's outputs, because a request without `explain: true` does not give it (a client
+    that asks for every listed output by name would be refused)."""
+    output = model.explanation_output()
+    if output is None:
+        return None
+    return {
+        "explain": f"request parameter (bool, default false): true adds the output {output.name!r} "
+        f"({output.datatype}, shape {[-1, *output.tail]}), each row's explanation as "
+        f"POST /predict/{model.route}?explain=true gives it (method, unit and base value documented there)"
+    }
+
+
 def _metadata(name: str, served: Served) -> Response[bytes]:
     model = served.model
     metadata = ModelMetadata(
@@ -87,6 +101,7 @@ def _metadata(name: str, served: Served) -> Response[bytes]:
             TensorMetadata(name=t.name, datatype=t.datatypes[0], shape=[-1, *t.tails[0]]) for t in model.tensor_inputs
         ],
         outputs=[TensorMetadata(name=t.name, datatype=t.datatype, shape=[-1, *t.tail]) for t in model.tensor_outputs],
+        properties=model_properties(model),
     )
     return Response(_encode(metadata), media_type=JSON)
 

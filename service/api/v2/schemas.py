@@ -95,12 +95,19 @@ class TensorMetadata(Struct):
     shape: Annotated[list[int], Meta(description="-1 for the batch dimension")]
 
 
-class ModelMetadata(Struct):
+class ModelMetadata(Struct, omit_defaults=True):
     name: str
     versions: list[str]
     platform: str
     inputs: list[TensorMetadata]
     outputs: list[TensorMetadata]
+    properties: Annotated[
+        dict[str, str] | None,
+        Meta(
+            description="the request parameters the model takes beyond its tensors, each with what it does "
+            "(`explain`: the output it adds); the Open Inference Protocol's optional model properties"
+        ),
+    ] = None
 
 
 class ServerMetadata(Struct):
