@@ -116,6 +116,9 @@ def test_calls_and_refusals_are_counted(session: dict[str, Any], service: dict[s
     exposition = httpx.get(f"{service['url']}/metrics", timeout=10).text
     assert total(exposition, "modelserve_grpc_requests_total", method="ModelInfer", code="OK") >= 6
     assert total(exposition, "modelserve_grpc_requests_total", method="ModelInfer", code="INVALID_ARGUMENT") >= 4
+    # every call timed, answered or refused (+Inf: the count of observations)
+    timed = total(exposition, "modelserve_grpc_request_duration_seconds_bucket", method="ModelInfer", le="+Inf")
+    assert timed >= 10
     assert total(exposition, "modelserve_validation_failures_total", model="heart") >= 3
 
 

@@ -10,16 +10,28 @@ UNKNOWN, which reads as a server fault; here it is INVALID_ARGUMENT, as REST ans
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError, Message
 from grpc_health.v1 import health_pb2_grpc
+from prometheus_client import Histogram
 
 from service.api.grpc import inference_pb2 as pb
 from service.api.grpc.service import REQUESTS, SERVICE_NAME, HealthService, InferenceService
 from service.dataplane import DataPlane
+from service.metrics import HTTP_LATENCY_BUCKETS
+
+# The gRPC counterpart of litestar_request_duration_seconds: from the message received to the answer made
+# (the server's own HTTP/2 work aside), every outcome included, per method.
+DURATION = Histogram(
+    "modelserve_grpc_request_duration_seconds",
+    "gRPC call duration, in seconds, by method",
+    ["method"],
+    buckets=HTTP_LATENCY_BUCKETS,
+)
 
 _REQUESTS = {
     "ServerLive": pb.ServerLiveRequest,
@@ -32,13 +44,19 @@ _REQUESTS = {
 
 
 def _handler(name: str, method: Callable[[Any, Any], Awaitable[Message]], request: type[Message]) -> Any:
+    duration = DURATION.labels(name)
+
     async def call(raw: bytes, context: grpc.aio.ServicerContext) -> Message:
+        started = time.perf_counter()
         try:
-            message = request.FromString(raw)
-        except DecodeError:
-            REQUESTS.labels(name, grpc.StatusCode.INVALID_ARGUMENT.name).inc()
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"the {request.__name__} message is not protobuf")
-        return await method(message, context)
+            try:
+                message = request.FromString(raw)
+            except DecodeError:
+                REQUESTS.labels(name, grpc.StatusCode.INVALID_ARGUMENT.name).inc()
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"the {request.__name__} message is not protobuf")
+            return await method(message, context)
+        finally:
+            duration.observe(time.perf_counter() - started)
 
     return grpc.unary_unary_rpc_method_handler(call, response_serializer=lambda answer: answer.SerializeToString())
 
