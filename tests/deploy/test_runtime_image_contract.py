@@ -96,7 +96,8 @@ def test_two_stages_build_then_slim_runtime(stages: list[Stage]) -> None:
 
 def test_build_stage_installs_train_extra_and_trains(stages: list[Stage]) -> None:
     build = stages[0]
-    assert pip_specs(build) == [".[train]"]
+    # The extra's dependencies (a layer that survives source changes), then the project without them.
+    assert pip_specs(build) == [".[train]", "."]
     assert any("python -m training --artifacts-dir /artifacts" in run for run in build.all("RUN"))
     # torch must come as the CPU build: the pin lives in pyproject.toml, the build stage adds the index.
     assert any("TORCH_INDEX_URL" in arg and "/cpu" in arg for arg in build.all("ARG"))
