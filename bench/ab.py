@@ -135,7 +135,8 @@ class CostWorker:
         self.process.wait(timeout=30)
 
 
-COST_BURSTS = {"health": 2000, "heart": 500, "heart_x32": 1024, "heart_batch": 10}  # ≈ 0.05-0.1 s each
+# requests per burst: ≈ 0.05-0.1 s each
+COST_BURSTS = {"health": 2000, "heart": 500, "heart_x32": 1024, "heart_batch": 10, "heart_batch_nulls": 10}
 
 
 def compare_cost(args: argparse.Namespace) -> int:

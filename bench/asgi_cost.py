@@ -23,6 +23,7 @@ HEART = {
     "age": 80, "sex": 0, "cp": 1, "trestbps": 124, "chol": 300, "fbs": 1, "restecg": 2,
     "thalach": 150, "exang": 0, "oldpeak": 2.3, "slope": 3, "ca": 0, "thal": "fixed",
 }  # fmt: skip
+NULLS = {**HEART, "ca": None, "thal": None}
 
 
 def _scope(method: str, path: str) -> dict[str, Any]:
@@ -81,6 +82,13 @@ def cases(artifacts: Path) -> dict[str, tuple[str, str, bytes, int]]:
         "heart": ("POST", "/predict/heart", one, 1),
         "heart_x32": ("POST", "/predict/heart", one, 32),  # 32 concurrent: they share micro-batches
         "heart_batch": ("POST", "/predict/heart/batch", json.dumps({"instances": [HEART] * 1000}).encode(), 1),
+        # as a pandas user sends missing values: explicit nulls (ca and thal, in every other row)
+        "heart_batch_nulls": (
+            "POST",
+            "/predict/heart/batch",
+            json.dumps({"instances": [HEART, NULLS] * 500}).encode(),
+            1,
+        ),  # noqa: E501
     }
 
 

@@ -101,7 +101,8 @@ class PredictEndpoint:
         refused in preference to any other fault, as the value it would name is ambiguous."""
         try:
             request = self.decode(body)
-            rows = model.matrix(request.instances) if self.batch else model.row(request, "")
+            # rows: the batch's matrix, or the one row; keys: how many distinct keys the body held, at least
+            rows, keys = model.read_matrix(request.instances) if self.batch else model.read_row(request, "")
         except msgspec.DecodeError as error:
             if isinstance(error, msgspec.ValidationError):
                 refuse_repeated_keys(body, 0)
@@ -111,10 +112,7 @@ class PredictEndpoint:
         except ServiceError:
             refuse_repeated_keys(body, 0)
             raise
-        if self.batch:
-            refuse_repeated_keys(body, 1 + model.keys_given(rows))  # 1: "instances"
-        else:
-            refuse_repeated_keys(body, model.keys_given([rows]))
+        refuse_repeated_keys(body, keys + self.batch)  # + the key "instances"
         return request, rows
 
 

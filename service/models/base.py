@@ -176,11 +176,14 @@ class Model(ABC):
         """Validated request instances → the (rows, input_width) float32 matrix (NaN where missing)."""
         return np.array([self.row(item, f"instances.{index}") for index, item in enumerate(items)], dtype=np.float32)
 
-    def keys_given(self, rows: np.ndarray | list[Row]) -> int:
-        """How many distinct JSON keys the validated instances behind `rows` (their matrix, or their rows
-        from `row`) certainly held: a lower bound, which service.api.repeated_keys compares with the
-        body's colons to skip looking for a repeated key. 0 by default: always look."""
-        return 0
+    def read_row(self, item: Any, path: str) -> tuple[Row, int]:
+        """`row`, and how many distinct JSON keys the instance held: exact, or a lower bound (0 by default),
+        which service.api.repeated_keys compares with the body's colons to skip parsing it again."""
+        return self.row(item, path), 0
+
+    def read_matrix(self, items: list[Any]) -> tuple[np.ndarray, int]:
+        """`matrix`, and how many distinct JSON keys the instances held (as read_row)."""
+        return self.matrix(items), 0
 
     def drift_values(self, matrix: np.ndarray, outputs: np.ndarray) -> np.ndarray:
         """Per row, the monitored columns (float32, NaN where missing) of one call's input matrix and

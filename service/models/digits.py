@@ -196,8 +196,12 @@ class DigitsModel(Model):
         if manifest.inputs.pixels != expected:
             raise self.refuse(f"inputs.pixels should be {expected}, got {manifest.inputs.pixels}")
 
-    def keys_given(self, rows: np.ndarray | list[Any]) -> int:
-        return len(rows)  # row() lets through only instances with one of `pixels` or `image`
+    # row() lets through only instances with one of `pixels` or `image`: one key each, at least
+    def read_row(self, item: Any, path: str) -> tuple[np.ndarray | list[float], int]:
+        return self.row(item, path), 1
+
+    def read_matrix(self, items: list[Any]) -> tuple[np.ndarray, int]:
+        return self.matrix(items), len(items)
 
     def row(self, item: Any, path: str) -> np.ndarray | list[float]:
         if (item.pixels is None) == (item.image is None):

@@ -31,6 +31,11 @@ from service.models.base import ExplainPlan, Model, TensorInput, TensorOutput
 from service.models.tensors import NUMERIC, first, show
 
 _SHAPES = ((1,), ())  # [N, 1] or [N]
+# What an absent nullable field decodes to (an explicit null decodes to None). Both are missing (NaN in the
+# matrix), but only ABSENT says the key was not there: read_matrix counts it for service.api.repeated_keys
+# (the keys a body held) in one vectorised pass, then makes it NaN. -inf, which no valid value can be (every
+# number has bounds, JSON has no infinity, categories are literals), so numpy keeps it apart from None.
+ABSENT = float("-inf")
 _BAD = float("inf")  # a text category's "not a category": outside every range
 
 
@@ -50,7 +55,9 @@ def _feature_type(spec: FeatureSpec, example: Any) -> Any:
 def request_struct(name: str, features: tuple[FeatureSpec, ...], example: dict[str, Any]) -> type[msgspec.Struct]:
     """One instance: every feature a keyword; the nullable ones may be null or absent; no unknown fields."""
     fields = [
-        (s.name, _feature_type(s, example[s.name]), None) if s.nullable else (s.name, _feature_type(s, example[s.name]))
+        (s.name, _feature_type(s, example[s.name]), ABSENT)
+        if s.nullable
+        else (s.name, _feature_type(s, example[s.name]))
         for s in features
     ]
     required = ", ".join(f"`{s.name}`" for s in features if not s.nullable)
@@ -128,24 +135,30 @@ class TabularModel(Model):
     # ---- request instances ---------------------------------------------------------------------
 
     def row(self, item: Any, path: str) -> list[float | None]:
-        row: list[Any] = list(self._values(item))
+        return self.read_row(item, path)[0]
+
+    def read_row(self, item: Any, path: str) -> tuple[list[float | None], int]:
+        values = self._values(item)
+        absent = values.count(ABSENT)
+        row: list[Any] = [None if v is ABSENT else v for v in values] if absent else list(values)
         for column, _, table in self._mapped:
             row[column] = table[row[column]]
-        return row
+        return row, len(values) - absent
 
     def matrix(self, items: list[Any]) -> np.ndarray:
+        return self.read_matrix(items)[0]
+
+    def read_matrix(self, items: list[Any]) -> tuple[np.ndarray, int]:
+        """The matrix, and the keys given: every cell but the absent ones (ABSENT, -inf until counted)."""
         matrix = np.empty((len(items), len(self.features)), dtype=np.float32)
         matrix[:, self._direct] = np.array(list(map(self._direct_values, items)), dtype=np.float32)
         for column, getter, table in self._mapped:
             matrix[:, column] = np.array(list(map(table.__getitem__, map(getter, items))), dtype=np.float32)
-        return matrix
-
-    def keys_given(self, rows: np.ndarray | list[list[float | None]]) -> int:
-        """A key for every value given: null and absent are both missing, so a key given as null is not
-        counted (a lower bound, as Model.keys_given asks; exact for bodies without an explicit null)."""
-        if isinstance(rows, np.ndarray):
-            return rows.size - int(np.count_nonzero(np.isnan(rows)))
-        return len(rows) * len(self.features) - sum(map(list.count, rows, repeat(None)))
+        absent = np.isneginf(matrix)
+        count = int(np.count_nonzero(absent))
+        if count:
+            matrix[absent] = np.nan
+        return matrix, matrix.size - count
 
     def missing_names(self, matrix: np.ndarray) -> list[list[str]]:
         """Per row, the names of the missing features (in the features' order)."""
@@ -236,7 +249,7 @@ def _derive(cls: type[TabularModel]) -> None:
     cls._direct = direct
     cls._direct_values = attrgetter(*(names[i] for i in direct))
     cls._mapped = [
-        (i, attrgetter(names[i]), {**dict(zip(s.categories, s.codes, strict=True)), None: None})
+        (i, attrgetter(names[i]), {**dict(zip(s.categories, s.codes, strict=True)), None: None, ABSENT: ABSENT})
         for i, s in enumerate(features)
         if i not in direct
     ]

@@ -1,10 +1,10 @@
 """A JSON object with a repeated key is refused (400 `repeated_key`, naming it), on /predict and on V2.
 
-The check (service.api.repeated_keys) proves most bodies clean by counting colons against keys it knows
-of, and parses again only when the counts differ. The property test compares it with an independent
-reference on random JSON texts (repeated keys, explicit nulls, colons and escaped quotes inside strings,
-odd whitespace), with every lower bound the caller may give; the route tests reach each of its three
-tiers through the real application.
+The check (service.api.repeated_keys) proves a body clean by counting its colons against the keys the
+decoded request held (exact for heart, explicit nulls included), and parses again only when they differ.
+The property test compares it with an independent reference on random JSON texts (repeated keys,
+explicit nulls, colons and escaped quotes inside strings, odd whitespace), with every lower bound the
+caller may give; the route tests go through the real application, with and without explicit nulls.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def distinct_keys(value: Any) -> int:
 @given(text=texts(), share=st.floats(0, 1))
 def test_refuses_exactly_the_texts_with_a_repeated_key(text: tuple[bytes, Any], share: float) -> None:
     body, tree = text
-    known = int(distinct_keys(tree) * share)  # any lower bound the caller may know of
+    known = int(distinct_keys(tree) * share)  # any lower bound the caller may know of, the exact count included
     expected = reference(tree)
     if expected is None:
         refuse_repeated_keys(body, known)
@@ -123,7 +123,7 @@ NO_CA = json.dumps({k: v for k, v in HEART_EXAMPLE.items() if k != "ca"})[1:-1]
     ("path", "body", "field"),
     [
         ("/predict/heart", '{"age": 80, ' + PATIENT + "}", "age"),  # counted: no null anywhere
-        ("/predict/heart", "{" + NO_CA + ', "ca": null, "ca": null}', "ca"),  # past the untyped decode
+        ("/predict/heart", "{" + NO_CA + ', "ca": null, "ca": null}', "ca"),  # null twice: counted as one key given
         ("/predict/heart", "{" + PATIENT + ', "thal": null, "thal": "normal"}', "thal"),
         ("/predict/heart/batch", '{"instances": [{' + PATIENT + '}, {"sex": 0, ' + PATIENT + "}]}", "instances.1.sex"),
         ("/predict/heart/batch", '{"instances": [{' + PATIENT + '}], "instances": [{' + PATIENT + "}]}", "instances"),
@@ -142,7 +142,7 @@ def test_rest_refuses_a_repeated_key_naming_it(
 @pytest.mark.parametrize(
     "body",
     [
-        "{" + NO_CA + ', "ca": null}',  # an explicit null: the untyped decode proves it clean
+        "{" + NO_CA + ', "ca": null}',  # an explicit null: a key given, counted
         '{\n  "age" : 63 ,"sex":1\n}',  # spaced colons
         '{"instances": [{"age": 63, "sex": 1}, {"age": 63, "sex": 1, "thal": null}]}',  # the same keys in two rows
     ],
