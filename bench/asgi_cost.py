@@ -88,7 +88,7 @@ def cases(artifacts: Path) -> dict[str, tuple[str, str, bytes, int]]:
             "/predict/heart/batch",
             json.dumps({"instances": [HEART, NULLS] * 500}).encode(),
             1,
-        ),  # noqa: E501
+        ),
     }
 
 

@@ -18,21 +18,7 @@ import tritonclient.grpc as grpcclient
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
-HEART_FEATURES = (
-    "age",
-    "sex",
-    "cp",
-    "trestbps",
-    "chol",
-    "fbs",
-    "restecg",
-    "thalach",
-    "exang",
-    "oldpeak",
-    "slope",
-    "ca",
-    "thal",
-)
+from service.contract import HEART_FEATURE_NAMES as HEART_FEATURES  # the editable install puts it on the path
 
 
 def heart_arrays(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:

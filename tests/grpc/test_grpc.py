@@ -8,7 +8,6 @@ import json
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +22,6 @@ from tests.service.processes import free_port, start, stop, total, wait_ready
 # the service's (which bench.payloads and the app import in this process) cannot share protobuf's default pool.
 SESSION = Path(__file__).with_name("grpc_session.py")
 INFER = "/inference.GRPCInferenceService/ModelInfer"
-
-
-@pytest.fixture(scope="module")
-def service(small_artifacts: Path) -> Iterator[dict[str, str]]:
-    port = free_port()
-    process, url = start(small_artifacts, SERVICE_ACCESS_LOG="false", SERVICE_GRPC_PORT=str(port))
-    try:
-        wait_ready(process, url)
-        yield {"url": url, "target": f"127.0.0.1:{port}"}
-    finally:
-        stop(process)
 
 
 def complete_rows(reference: dict[str, Any]) -> list[int]:

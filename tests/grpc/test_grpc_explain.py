@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,6 @@ import pytest
 
 from service.contract import HEART_FEATURE_NAMES
 from tests.grpc.test_grpc import complete_rows
-from tests.service.processes import free_port, start, stop, wait_ready
 
 # tritonclient (dev extra) is imported only in the child session: its generated `inference.*` messages and
 # the service's (which bench.payloads and the app import in this process) cannot share protobuf's default pool.
@@ -29,17 +27,6 @@ with grpc.insecure_channel(sys.argv[1]) as channel:
     answer = pb_grpc.GRPCInferenceServiceStub(channel).ModelMetadata(pb.ModelMetadataRequest(name="heart"), timeout=10)
 print(json.dumps(dict(answer.properties)))
 """
-
-
-@pytest.fixture(scope="module")
-def service(small_artifacts: Path) -> Iterator[dict[str, str]]:
-    port = free_port()
-    process, url = start(small_artifacts, SERVICE_ACCESS_LOG="false", SERVICE_GRPC_PORT=str(port))
-    try:
-        wait_ready(process, url)
-        yield {"url": url, "target": f"127.0.0.1:{port}"}
-    finally:
-        stop(process)
 
 
 @pytest.fixture(scope="module")

@@ -14,22 +14,7 @@ from typing import Any
 import numpy as np
 import tritonclient.http as httpclient
 
-HEART_FEATURES = (
-    "age",
-    "sex",
-    "cp",
-    "trestbps",
-    "chol",
-    "fbs",
-    "restecg",
-    "thalach",
-    "exang",
-    "oldpeak",
-    "slope",
-    "ca",
-    "thal",
-)
-
+from service.contract import HEART_FEATURE_NAMES as HEART_FEATURES  # the editable install puts it on the path
 
 BINARY = False  # tritonclient's default is True: raw tensor bytes after the JSON (set from the job)
 
