@@ -13,14 +13,14 @@ import re
 import resource
 import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from bench.wrk import PERCENTILES, WrkError
+from bench.wrk import PERCENTILES, WrkError, WrkResult
 
 _FINISHED = re.compile(r"finished in ([\d.]+)(m?s), ([\d.]+) req/s")
+_TRAFFIC = re.compile(r"traffic: \S+ \((\d+)\) total")
 _REQUESTS = re.compile(
     r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored"
 )
@@ -31,15 +31,6 @@ def find_h2load() -> str:
     if path is None:
         raise WrkError("h2load is not installed: `make tools` installs it (Debian package nghttp2-client)")
     return path
-
-
-@dataclass(frozen=True)
-class H2Result:
-    requests: int
-    duration_s: float
-    requests_per_s: float
-    latency_ms: dict[str, float]
-    errors: dict[str, int]
 
 
 def latency_percentiles(log: Path) -> dict[str, float]:
@@ -62,7 +53,7 @@ def run_h2load(
     duration_s: float,
     clients: int,
     streams: int = 1,
-) -> tuple[H2Result, float]:
+) -> tuple[WrkResult, float]:
     """`clients` HTTP/2 connections, each with up to `streams` calls in flight, for `duration_s`;
     the result and h2load's own CPU seconds."""
     data, log = workdir / f"{name}.grpc", workdir / f"{name}.h2load.log"
@@ -85,16 +76,18 @@ def run_h2load(
     if done.returncode != 0:
         raise WrkError(f"h2load exited with {done.returncode}: {done.stderr.strip()[:500]}")
     finished, counts = _FINISHED.search(done.stdout), _REQUESTS.search(done.stdout)
-    if finished is None or counts is None:
+    traffic = _TRAFFIC.search(done.stdout)
+    if finished is None or counts is None or traffic is None:
         raise WrkError(f"h2load's output was not understood: {done.stdout[-500:]}")
     succeeded, failed, errored = (int(counts[i]) for i in (4, 5, 6))
     seconds = float(finished[1]) / (1000.0 if finished[2] == "ms" else 1.0)
-    result = H2Result(
+    result = WrkResult(
         requests=succeeded,
         duration_s=seconds,
         requests_per_s=succeeded / seconds,
         latency_ms=latency_percentiles(log),
         errors={"connect": 0, "read": errored, "write": 0, "status": failed, "timeout": 0},
+        bytes_read=int(traffic[1]),
     )
     return result, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
