@@ -53,7 +53,7 @@ def build(task: Task, run: RunConfig, log: Callable[[str], None] = print) -> Pat
     created_at = bundle.now_utc()
     with bundle.staging_directory(model_dir) as staging:
         onnx_path = staging / ONNX_FILE
-        export_onnx(fitted.model, X[dev], onnx_path, task.inputs.onnx.name, task.outputs.onnx.name)
+        export_onnx(task.served_network(fitted.model), X[dev], onnx_path, task.inputs.onnx.name, task.outputs.onnx.name)
         inputs, reference_x = task.reference(trained)
         parity = {
             "reference": check_parity(fitted.model, onnx_path, reference_x, "reference"),

@@ -147,6 +147,11 @@ class Task(ABC):
     def architecture(self, config: Any) -> dict[str, Any]:
         """The network's shape, for the manifest and for `network` to rebuild it."""
 
+    def served_network(self, model: nn.Module) -> nn.Module:
+        """The network model.onnx is exported from: the trained one, or the same function in a form that
+        runs faster (the export's parity check compares it with the trained one, so it must agree)."""
+        return model
+
     @abstractmethod
     def network(self, payload: dict[str, Any]) -> nn.Module:
         """An untrained network shaped as a preprocess.joblib payload describes (training/reload.py)."""
