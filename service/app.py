@@ -15,7 +15,7 @@ while the app shuts down.
 
 The app is Litestar (routing, handlers, OpenAPI, exception handlers) holding the data plane, the
 protocol adapters' routes (service.api) and the lifespan; service.asgi wraps it for request ids, the
-access log, the HTTP metrics and the measured fast path of the prediction and health routes.
+access log, the HTTP metrics and the measured fast path of the prediction routes (/predict and V2 infer).
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ from service.api.handlers import EXCEPTION_HANDLERS
 from service.api.health import health_routes
 from service.api.models import models_routes
 from service.api.predict import predict_endpoints, predict_routes
-from service.api.v2.routes import v2_router
+from service.api.v2.errors import error_body as v2_error_body
+from service.api.v2.routes import INFER_TEMPLATES, InferEndpoint, v2_router
 from service.api.web import web_routes
 from service.artifact import ArtifactError
 from service.dataplane import DataPlane
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None, serve_grpc: bool = False) -> Li
     plane = DataPlane(settings)
     shutdown.watch(plane)
     predict = predict_endpoints(plane, classes)
+    v2_infer = InferEndpoint(plane)
     access_log = AccessLog(settings.access_log, settings.log_level)
     app = Litestar(
         route_handlers=[
@@ -120,7 +122,7 @@ def create_app(settings: Settings | None = None, serve_grpc: bool = False) -> Li
             *models_routes(plane),
             *health_routes(plane),
             *admin_routes(plane),
-            v2_router(plane, classes),  # the Open Inference Protocol (KServe V2) under /v2
+            v2_router(plane, classes, v2_infer),  # the Open Inference Protocol (KServe V2) under /v2
             MetricsController,  # Litestar's /metrics, minus the live gauges of dead workers
             *(web_routes(plane) if settings.web else []),  # the page at / and the model cards
         ],
@@ -143,7 +145,11 @@ def create_app(settings: Settings | None = None, serve_grpc: bool = False) -> Li
         ),
     )
     app.state.plane = plane
-    asgi.install(app, plane, {("POST", path): endpoint for path, endpoint in predict.items()}, access_log)
+    direct = [
+        *(asgi.DirectRoute("POST", path, endpoint) for path, endpoint in predict.items()),
+        *(asgi.DirectRoute("POST", template, v2_infer, v2_error_body) for template in INFER_TEMPLATES),
+    ]
+    asgi.install(app, plane, direct, access_log)
     return app
 
 

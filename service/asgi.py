@@ -9,23 +9,26 @@ back), the access log line, the HTTP metrics (service.http_metrics says why here
 `Connection: close` while draining. Probes get no request id and no access line (one every few seconds
 per pod is noise); `/metrics` is not measured at all.
 
-The measured fast path: the prediction routes are answered here without Litestar's router and handler layers
-(`DirectRoute`, by method and exact path). Why: a single prediction suspends while it waits for its
-micro-batch, and every layer between the server and the endpoint is a coroutine suspended and resumed
-with it; measured in-process, Litestar's layers took 35 µs of a 72 µs single prediction (37 µs
-without), and building a `litestar.Response` for bytes already encoded another ~15 µs. The routes stay
-declared in Litestar (OpenAPI, and any other spelling of the path, such as a trailing slash, goes
-through Litestar's router to the same endpoint); errors are answered here exactly as the app's
-exception handlers answer them (tests/service/test_direct_routes.py compares the two). What the fast
-path skips: Litestar's Host header syntax check and its per-request Request object, which these
-endpoints never read.
+The measured fast path: the prediction routes (/predict and the Open Inference Protocol's infer) are
+answered here without Litestar's router and handler layers (`DirectRoute`). Why: a single prediction
+suspends while it waits for its micro-batch, and every layer between the server and the endpoint is a
+coroutine suspended and resumed with it; measured in-process, Litestar's layers took 35 µs of a 72 µs
+single prediction (37 µs without), and building a `litestar.Response` for bytes already encoded another
+~15 µs. A direct route is named by its Litestar route template, which labels its metrics and access
+lines as Litestar's would: one without path parameters is found by exact path before any routing (any
+other spelling, such as a trailing slash, goes through Litestar's router to the same endpoint); one with
+parameters by the template Litestar's router gives (a cached lookup), its parameters put in the scope
+as Litestar puts them. The routes stay declared in Litestar (OpenAPI, other spellings), and errors are
+answered here in the route's protocol shape exactly as the app's exception handlers answer them
+(tests/service/test_direct_routes.py compares the two). What the fast path skips: Litestar's Host
+header syntax check and its per-request Request object, which these endpoints never read.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, NamedTuple
 
 from litestar import Litestar
 from litestar.types import Message, Receive, Scope, Send
@@ -36,47 +39,79 @@ from service.errors import ServiceError, internal_error
 from service.http_metrics import EXCLUDED, UNMATCHED, HttpMetrics
 from service.logs import REQUEST_ID_HEADER, AccessLog, request_id_from
 
-JSON_HEADERS = ((b"content-type", b"application/json"),)
+Headers = list[tuple[bytes, bytes]]
+JSON_HEADERS: Headers = [(b"content-type", b"application/json")]
 # Probe paths: no request id, no access line.
 HEALTH_PATHS = frozenset({"/health/live", "/health/ready", "/v2/health/live", "/v2/health/ready"})
+# A direct route's 200: JSON bytes, or (body, headers) for any other body (the headers name its content type).
+Answer = bytes | tuple[bytes, Headers]
 
-# A direct route's answer: the 200 body as JSON bytes, or a ServiceError raised before anything is sent.
-DirectRoute = Callable[[Scope, Receive], Awaitable[bytes]]
+
+class DirectRoute(NamedTuple):
+    """A route answered here. `answer` raises a ServiceError before anything is sent, or gives the 200."""
+
+    method: str
+    template: str  # as Litestar's router names the route (`/v2/models/{name}/infer`): the metrics' label
+    answer: Callable[[Scope, Receive], Awaitable[Answer]]
+    error_body: Callable[[ServiceError], bytes] = ServiceError.rest_body  # the protocol's error shape
 
 
-async def send_json(send: Send, status: int, body: bytes) -> None:
-    """A whole JSON response in two messages."""
-    headers = [*JSON_HEADERS, (b"content-length", b"%d" % len(body))]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+async def send_body(send: Send, status: int, body: bytes, headers: Headers = JSON_HEADERS) -> None:
+    """A whole response in two messages."""
+    await send({"type": "http.response.start", "status": status, "headers": [*headers, content_length(body)]})
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def content_length(body: bytes) -> tuple[bytes, bytes]:
+    return (b"content-length", b"%d" % len(body))
 
 
 class ServiceASGI:
     """Litestar's ASGI handler (its exception handling and router) with the concerns above around it."""
 
-    def __init__(
-        self, app: Litestar, plane: DataPlane, direct: dict[tuple[str, str], DirectRoute], access_log: AccessLog
-    ) -> None:
-        self.app, self.plane, self.direct_routes, self.access_log = app, plane, direct, access_log
+    def __init__(self, app: Litestar, plane: DataPlane, direct: Iterable[DirectRoute], access_log: AccessLog) -> None:
+        self.app, self.plane, self.access_log = app, plane, access_log
         self.inner = app.asgi_handler
         self.http_metrics = HttpMetrics()
+        declared = {(method, route.path_format) for route in app.routes for method in getattr(route, "methods", ())}
+        self.exact: dict[tuple[str, str], DirectRoute] = {}  # templates without parameters: by exact path
+        self.templated: dict[tuple[str, str], DirectRoute] = {}  # the others: by the template routing gives
+        for route in direct:
+            key = (route.method, route.template)
+            if key not in declared:  # a label no request would get from Litestar: a bug in the caller
+                raise ValueError(f"direct route {key} is not a route template of the app")
+            (self.templated if "{" in route.template else self.exact)[key] = route
 
-    def route_template(self, scope: Any) -> str:
-        """The route template Litestar's router will choose (its lookup is cached), or UNMATCHED."""
+    def routing(self, scope: Any) -> tuple[str, dict[str, Any]]:
+        """The route template and path parameters Litestar's router will find (its lookup is cached), or
+        UNMATCHED."""
         path = scope["path"]
         if root_path := scope.get("root_path"):  # as Litestar's router strips it
             path = path.split(root_path, maxsplit=1)[-1]
         try:
-            return self.app.asgi_router.handle_routing(path=normalize_path(path), method=scope["method"])[4]
+            found = self.app.asgi_router.handle_routing(path=normalize_path(path), method=scope["method"])
         except Exception:  # NotFound, MethodNotAllowed: Litestar answers those itself
-            return UNMATCHED
+            return UNMATCHED, {}
+        return found[4], found[3]
+
+    def find(self, scope: Any) -> tuple[str, DirectRoute | None]:
+        """The request's route template, and its direct route if it has one."""
+        method = scope["method"]
+        direct = self.exact.get((method, scope["path"]))
+        if direct is not None:
+            return direct.template, direct
+        route, params = self.routing(scope)
+        direct = self.templated.get((method, route))
+        if direct is not None:
+            scope["path_params"] = params  # where Litestar's router puts them
+        return route, direct
 
     async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # websockets (none today)
             await self.inner(scope, receive, send)
             return
-        direct = self.direct_routes.get((scope["method"], scope["path"]))
-        route = scope["path"] if direct is not None else self.route_template(scope)
+        method = scope["method"]
+        route, direct = self.find(scope)
         if route in EXCLUDED:  # scrapes: not measured, no request id, no access line
             await self.inner(scope, receive, send)
             return
@@ -95,29 +130,31 @@ class ServiceASGI:
                     message["headers"] = [*message.get("headers", ()), (b"connection", b"close")]
             await send(message)
 
-        in_progress = self.http_metrics.in_progress(scope["method"], route)
+        in_progress = self.http_metrics.in_progress(method, route)
         in_progress.inc()
         try:
             if direct is None:
                 await self.inner(scope, receive, send_observed)
             else:  # every error is raised before anything is sent: an error never follows a started response
                 try:
-                    body = await direct(scope, receive)
+                    answer = await direct.answer(scope, receive)
                 except ServiceError as error:
-                    await send_json(send_observed, error.status, error.rest_body())
+                    await send_body(send_observed, error.status, direct.error_body(error))
                 except Exception as error:
-                    await send_json(send_observed, 500, internal_error(error, scope["path"]).rest_body())
+                    await send_body(send_observed, 500, direct.error_body(internal_error(error, route)))
                 else:
-                    await send_json(send_observed, 200, body)
+                    if type(answer) is bytes:
+                        await send_body(send_observed, 200, answer)
+                    else:
+                        await send_body(send_observed, 200, *answer)
         finally:
             in_progress.dec()
-            method = scope["method"]
             self.http_metrics.finished(method, route, status, time.perf_counter() - started)
             if request_id is not None and self.access_log.enabled:
                 logged_route = None if route == UNMATCHED else route
                 self.access_log.write(request_id, method[:16], logged_route, status, started)
 
 
-def install(app: Litestar, plane: DataPlane, direct: dict[tuple[str, str], DirectRoute], access_log: AccessLog) -> None:
+def install(app: Litestar, plane: DataPlane, direct: Iterable[DirectRoute], access_log: AccessLog) -> None:
     """Put the layer around `app`'s ASGI handler; it is then `app.asgi_handler`."""
     app.asgi_handler = ServiceASGI(app, plane, direct, access_log)

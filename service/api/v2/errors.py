@@ -20,12 +20,17 @@ def bad_request(message: str, reason: str = SCHEMA) -> ServiceError:
     return ServiceError(400, "bad_request", message, reason=reason)
 
 
+def error_body(error: ServiceError) -> bytes:
+    """The protocol's body for a refusal (service.asgi's direct routes answer with it too)."""
+    return encode_message(error.one_line())
+
+
 def error_response(status: int, message: str) -> Response[bytes]:
     return Response(content=encode_message(message), status_code=status, media_type=JSON)
 
 
 def _service_error(_: Request, error: ServiceError) -> Response[bytes]:
-    return error_response(error.status, error.one_line())
+    return Response(content=error_body(error), status_code=error.status, media_type=JSON)
 
 
 def _http_exception(request: Request, error: HTTPException) -> Response[bytes]:

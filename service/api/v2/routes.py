@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.params import FromPath
+from litestar.types import Receive, Scope
 
 from service.api.body import check_json_content_type, not_utf8, read_body
 from service.api.docs import JSON, body_documentation, examples
@@ -124,19 +125,37 @@ def _header_length(headers: list[tuple[bytes, bytes]]) -> int | None:
     return length
 
 
+# The infer routes as Litestar's router names them (service.asgi answers them directly, by these templates).
+INFER_TEMPLATES = ("/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer")
+_OCTET_STREAM = "application/octet-stream"
+
+
 class InferEndpoint:
-    """POST .../infer: the body read under the limit, the answer as JSON, refusals counted."""
+    """POST .../infer: the body read under the limit, the answer as JSON (or JSON and binary outputs),
+    refusals counted. `await endpoint(scope, receive)` is service.asgi's direct route (the model's name and
+    version from the path parameters that Litestar's router or service.asgi put in the scope); the Litestar
+    handlers below call `answer` for the same."""
 
     def __init__(self, plane: DataPlane) -> None:
         self.plane = plane
         self.limit = plane.settings.max_body_bytes
         self.max_batch = plane.settings.max_batch
 
-    async def __call__(self, request: Request, name: str, wanted: str | None) -> Response[bytes]:
+    async def __call__(self, scope: Scope, receive: Receive) -> bytes | tuple[bytes, list[tuple[bytes, bytes]]]:
+        answer, json_length = await self.answer(scope, receive)
+        if json_length is None:
+            return answer
+        # The headers in the order Litestar's Response sends them (tests/service/test_direct_routes.py)
+        return answer, [(_BINARY_HEADER, b"%d" % json_length), (b"content-type", _OCTET_STREAM.encode())]
+
+    async def answer(self, scope: Scope, receive: Receive) -> tuple[bytes, int | None]:
+        """The response body, and the length of its JSON part when binary outputs follow it."""
+        params = scope["path_params"]
+        name, wanted = params["name"], params.get("version")
         try:
             served = served_model(self.plane, name, wanted)
-            header_length = _header_length(request.scope["headers"])
-            body = await read_body(request.scope, request.receive, self.limit)
+            header_length = _header_length(scope["headers"])
+            body = await read_body(scope, receive, self.limit)
             if header_length is not None and header_length > len(body):
                 raise bad_request(
                     f"header Inference-Header-Content-Length: {header_length} is more than the body "
@@ -144,24 +163,25 @@ class InferEndpoint:
                     "size",
                 )
             try:
-                answer, json_length = await infer(name, served, body, self.max_batch, header_length)
+                return await infer(name, served, body, self.max_batch, header_length)
             except UnicodeDecodeError:  # msgspec's error for a string that is not UTF-8: not JSON (RFC 8259 §8.1)
                 raise not_utf8() from None
         except ServiceError as error:
             if error.reason != NOT_COUNTED and name in self.plane.names:
                 count_refusal(name, error.reason)
             raise
+
+    async def respond(self, request: Request) -> Response[bytes]:
+        """The answer as a Litestar Response (the routes' Litestar handlers)."""
+        answer, json_length = await self.answer(request.scope, request.receive)
         if json_length is None:
             return Response(answer, media_type=JSON)
-        return Response(
-            answer,
-            media_type="application/octet-stream",
-            headers={"Inference-Header-Content-Length": str(json_length)},
-        )
+        return Response(answer, media_type=_OCTET_STREAM, headers={"Inference-Header-Content-Length": str(json_length)})
 
 
-def v2_router(plane: DataPlane, model_classes: dict[str, Any]) -> Router:
-    """Every V2 route, bound to this data plane, answering errors in the protocol's shape."""
+def v2_router(plane: DataPlane, model_classes: dict[str, Any], endpoint: InferEndpoint) -> Router:
+    """Every V2 route, bound to this data plane, answering errors in the protocol's shape; `endpoint`
+    answers the infer routes (service.asgi answers it directly too)."""
     common: dict[str, Any] = {"tags": ["inference protocol (V2)"], "sync_to_thread": False}
     per_model: dict[str, Any] = {"operation_class": model_operation(plane.names), **common}
     lookup_errors = error_responses(400, 404, 503)
@@ -208,7 +228,6 @@ def v2_router(plane: DataPlane, model_classes: dict[str, Any]) -> Router:
     def version_ready(name: FromPath[str], version: FromPath[str]) -> Response[bytes]:
         return _readiness(plane, name, version)
 
-    endpoint = InferEndpoint(plane)
     requests = {
         f"{name}: {summary}": value
         for name, model_class in model_classes.items()
@@ -228,11 +247,11 @@ def v2_router(plane: DataPlane, model_classes: dict[str, Any]) -> Router:
 
     @post("/models/{name:str}/infer", summary="Inference", **infer_docs)
     async def infer_latest(request: Request, name: FromPath[str]) -> Response[bytes]:
-        return await endpoint(request, name, None)
+        return await endpoint.respond(request)
 
     @post("/models/{name:str}/versions/{version:str}/infer", summary="Inference on one version", **infer_docs)
     async def infer_version(request: Request, name: FromPath[str], version: FromPath[str]) -> Response[bytes]:
-        return await endpoint(request, name, version)
+        return await endpoint.respond(request)
 
     return Router(
         "/v2",
