@@ -9,7 +9,7 @@ PORT ?= 8000
 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: setup tools container-tools image kube-play train serve test bench soak fuzz lint format clean grpc-code
+.PHONY: setup tools container-tools image kube-play train serve test bench bench-mlserver soak fuzz lint format clean grpc-code
 
 setup: $(STAMP)
 
@@ -67,6 +67,16 @@ test: setup tools container-tools
 bench: setup tools $(ARTIFACTS)/heart/CURRENT $(ARTIFACTS)/digits/CURRENT
 	$(PY) -m bench --artifacts-dir $(ARTIFACTS)
 
+# The service against MLServer 1.7 on the same model and V2 bodies, in one run (bench/mlserver.py). MLServer
+# gets a virtualenv of its own: its pinned dependencies conflict with the service's.
+MLSERVER_VENV := .venv-mlserver
+$(MLSERVER_VENV)/bin/mlserver:
+	$(PYTHON) -m venv $(MLSERVER_VENV)
+	$(MLSERVER_VENV)/bin/python -m pip install --quiet "mlserver==1.7.1" onnxruntime numpy
+
+bench-mlserver: setup tools $(MLSERVER_VENV)/bin/mlserver $(ARTIFACTS)/heart/CURRENT
+	$(PY) -m bench.mlserver --mlserver $(MLSERVER_VENV)/bin/mlserver --artifacts-dir $(ARTIFACTS)
+
 # 60 s of mixed load from 64 clients on 2 workers with a hot reload every 5 s (bench/README.md, "Soak").
 SOAK_SECONDS ?= 60
 soak: setup $(ARTIFACTS)/heart/CURRENT $(ARTIFACTS)/digits/CURRENT
@@ -94,4 +104,4 @@ format: setup
 	$(PY) -m ruff format .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(MLSERVER_VENV) .pytest_cache .ruff_cache
