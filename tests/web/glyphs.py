@@ -112,28 +112,40 @@ def font_images(side: int = 200) -> Iterator[tuple[str, int, np.ndarray]]:
                         yield f"font {path.stem}", digit, np.asarray(image, dtype=np.float64)
 
 
-def measure(version_dir: Path) -> dict[str, tuple[int, int]]:
-    """source → (right, total) for the image path of the service over every image here."""
+def measure(version_dir: Path) -> dict[str, tuple[int, int, int, int]]:
+    """source → (right, total, flagged, right among the un-flagged) for the image path of the service
+    over every image here; an answer is flagged "not confident" below the manifest's minimum confidence."""
+    import json
+
     import onnxruntime
 
     from service.image import image_to_pixels
 
+    min_confidence = json.loads((version_dir / "manifest.json").read_text())["threshold"]["value"]
     session = onnxruntime.InferenceSession(str(version_dir / "model.onnx"), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     results: dict[str, list[int]] = {}
     for source, digit, image in [*stroke_images(), *font_images()]:
         pixels = image_to_pixels(image).astype(np.float32)[None, :]
-        guess = int(session.run(None, {name: pixels})[0].argmax())
+        probabilities = session.run(None, {name: pixels})[0][0]
+        right, flagged = int(probabilities.argmax()) == digit, float(probabilities.max()) < min_confidence
         kind = "fonts" if source.startswith("font") else source
         for key in (source, kind):
-            tally = results.setdefault(key, [0, 0])
-            tally[0] += guess == digit
+            tally = results.setdefault(key, [0, 0, 0, 0])
+            tally[0] += right
             tally[1] += 1
-    return {key: (right, total) for key, (right, total) in results.items()}
+            tally[2] += flagged
+            tally[3] += right and not flagged
+    return {key: (right, total, flagged, kept_right) for key, (right, total, flagged, kept_right) in results.items()}
 
 
 if __name__ == "__main__":
     model_dir = Path(sys.argv[1])
     version = model_dir / (model_dir / "CURRENT").read_text().strip() if (model_dir / "CURRENT").exists() else model_dir
-    for key, (right, total) in sorted(measure(version).items()):
-        print(f"{key:<28} {right:>4}/{total:<4} {right / total:.1%}")
+    print(f"{'source':<28} {'read right':>15}   {'flagged':>7}   un-flagged read right")
+    for key, (right, total, flagged, kept_right) in sorted(measure(version).items()):
+        kept = total - flagged
+        print(
+            f"{key:<28} {right:>4}/{total:<4} {right / total:>6.1%}   {flagged / total:>7.1%}   "
+            f"{kept_right:>4}/{kept:<4} {kept_right / max(kept, 1):.1%}"
+        )
