@@ -41,7 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--scenarios",
         default=None,
-        help="comma-separated (default: health,heart,heart_batch; with --cost: health,heart,heart_x32,heart_batch)",
+        help="comma-separated (default: health,heart,heart_batch; with --cost: every scenario of COST_BURSTS)",
     )
     parser.add_argument(
         "--base-artifacts-dir",
@@ -136,7 +136,17 @@ class CostWorker:
 
 
 # requests per burst: ≈ 0.05-0.1 s each
-COST_BURSTS = {"health": 2000, "heart": 500, "heart_x32": 1024, "heart_batch": 10, "heart_batch_nulls": 10}
+COST_BURSTS = {
+    "health": 2000,
+    "heart": 500,
+    "heart_x32": 1024,
+    "heart_batch": 10,
+    "heart_batch_nulls": 10,
+    "v2_heart": 300,
+    "v2_heart_x32": 640,
+    "v2_heart_binary": 300,
+    "v2_heart_batch": 10,
+}
 
 
 def compare_cost(args: argparse.Namespace) -> int:

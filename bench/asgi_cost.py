@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import struct
 import sys
 import time
 from pathlib import Path
@@ -24,9 +25,42 @@ HEART = {
     "thalach": 150, "exang": 0, "oldpeak": 2.3, "slope": 3, "ca": 0, "thal": "fixed",
 }  # fmt: skip
 NULLS = {**HEART, "ca": None, "thal": None}
+JSON_TYPE = ((b"content-type", b"application/json"),)
 
 
-def _scope(method: str, path: str) -> dict[str, Any]:
+def _v2(rows: list[dict[str, Any]]) -> bytes:
+    """Heart rows as one V2 JSON request, one [N, 1] input per feature (as bench/payloads.py's v2_heart)."""
+    inputs = [
+        {"name": name, "shape": [len(rows), 1], "datatype": "BYTES" if name == "thal" else "FP64", "data": values}
+        for name, values in ((name, [row[name] for row in rows]) for name in HEART)
+    ]
+    return json.dumps({"inputs": inputs}, separators=(",", ":")).encode()
+
+
+def _v2_binary(row: dict[str, Any]) -> tuple[bytes, tuple[tuple[bytes, bytes], ...]]:
+    """One heart row as tritonclient.http sends it by default: FP32/BYTES after the JSON, binary outputs."""
+    raw = {
+        name: struct.pack("<I", len(value.encode())) + value.encode() if name == "thal" else struct.pack("<f", value)
+        for name, value in row.items()
+    }
+    inputs = [
+        {
+            "name": name,
+            "shape": [1, 1],
+            "datatype": "BYTES" if name == "thal" else "FP32",
+            "parameters": {"binary_data_size": len(data)},
+        }
+        for name, data in raw.items()
+    ]
+    header = json.dumps({"inputs": inputs, "parameters": {"binary_data_output": True}}).encode()
+    headers = (
+        (b"content-type", b"application/octet-stream"),
+        (b"inference-header-content-length", b"%d" % len(header)),
+    )
+    return header + b"".join(raw.values()), headers
+
+
+def _scope(method: str, path: str, headers: tuple[tuple[bytes, bytes], ...] = JSON_TYPE) -> dict[str, Any]:
     return {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -37,13 +71,15 @@ def _scope(method: str, path: str) -> dict[str, Any]:
         "raw_path": path.encode(),
         "root_path": "",
         "query_string": b"",
-        "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json")],
+        "headers": [(b"host", b"127.0.0.1"), *headers],
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8000),
     }
 
 
-async def _request(app: Any, method: str, path: str, body: bytes) -> int:
+async def _request(
+    app: Any, method: str, path: str, body: bytes, headers: tuple[tuple[bytes, bytes], ...] = JSON_TYPE
+) -> int:
     status = 0
     sent = False
 
@@ -59,7 +95,7 @@ async def _request(app: Any, method: str, path: str, body: bytes) -> int:
         if message["type"] == "http.response.start":
             status = message["status"]
 
-    await app(_scope(method, path), receive, send)
+    await app(_scope(method, path, headers), receive, send)
     return status
 
 
@@ -74,9 +110,14 @@ async def _lifespan(app: Any) -> asyncio.Queue[dict[str, Any]]:
     return inbox
 
 
-def cases(artifacts: Path) -> dict[str, tuple[str, str, bytes, int]]:
-    """Scenario → (method, path, body, concurrency)."""
+Case = tuple[str, str, bytes, int] | tuple[str, str, bytes, int, tuple[tuple[bytes, bytes], ...]]
+V2 = "/v2/models/heart/infer"
+
+
+def cases(artifacts: Path) -> dict[str, Case]:
+    """Scenario → (method, path, body, concurrency[, headers])."""
     one = json.dumps(HEART).encode()
+    binary, binary_headers = _v2_binary(HEART)
     return {
         "health": ("GET", "/health/live", b"", 1),
         "heart": ("POST", "/predict/heart", one, 1),
@@ -89,6 +130,11 @@ def cases(artifacts: Path) -> dict[str, tuple[str, str, bytes, int]]:
             json.dumps({"instances": [HEART, NULLS] * 500}).encode(),
             1,
         ),
+        # the Open Inference Protocol: a single row over JSON (alone, and 32 at once) and binary, a 1000-row batch
+        "v2_heart": ("POST", V2, _v2([HEART]), 1),
+        "v2_heart_x32": ("POST", V2, _v2([HEART]), 32),
+        "v2_heart_binary": ("POST", V2, binary, 1, binary_headers),
+        "v2_heart_batch": ("POST", V2, _v2([HEART, NULLS] * 500), 1),
     }
 
 
@@ -108,10 +154,10 @@ async def serve_commands(artifacts: Path) -> None:
     _reply("ready")
     while line := (await reader.readline()).decode().split():
         name, requests = line[0], int(line[1])
-        method, path, body, concurrency = known[name]
+        method, path, body, concurrency, *headers = known[name]
         started = time.process_time()
         for _ in range(max(1, requests // concurrency)):
-            statuses = await asyncio.gather(*(_request(app, method, path, body) for _ in range(concurrency)))
+            statuses = await asyncio.gather(*(_request(app, method, path, body, *headers) for _ in range(concurrency)))
             if set(statuses) != {200}:
                 raise RuntimeError(f"{name}: statuses {set(statuses)}")
         done = max(1, requests // concurrency) * concurrency

@@ -148,6 +148,12 @@ def create_app(settings: Settings | None = None, serve_grpc: bool = False) -> Li
     direct = [
         *(asgi.DirectRoute("POST", path, endpoint) for path, endpoint in predict.items()),
         *(asgi.DirectRoute("POST", template, v2_infer, v2_error_body) for template in INFER_TEMPLATES),
+        *(  # the one spelling tritonclient and KServe clients use, per served model: found by exact path
+            asgi.DirectRoute(
+                "POST", INFER_TEMPLATES[0], v2_infer, v2_error_body, f"/v2/models/{name}/infer", {"name": name}
+            )
+            for name in classes
+        ),
     ]
     asgi.install(app, plane, direct, access_log)
     return app

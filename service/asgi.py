@@ -15,11 +15,12 @@ suspends while it waits for its micro-batch, and every layer between the server 
 coroutine suspended and resumed with it; measured in-process, Litestar's layers took 35 µs of a 72 µs
 single prediction (37 µs without), and building a `litestar.Response` for bytes already encoded another
 ~15 µs. A direct route is named by its Litestar route template, which labels its metrics and access
-lines as Litestar's would: one without path parameters is found by exact path before any routing (any
-other spelling, such as a trailing slash, goes through Litestar's router to the same endpoint); one with
-parameters by the template Litestar's router gives (a cached lookup), its parameters put in the scope
-as Litestar puts them. The routes stay declared in Litestar (OpenAPI, other spellings), and errors are
-answered here in the route's protocol shape exactly as the app's exception handlers answer them
+lines as Litestar's would. One without path parameters, or one concrete path of a template with its
+parameters' values, is found by exact path before any routing (any other spelling, such as a trailing
+slash, goes through Litestar's router to the same endpoint); a template with parameters by the template
+Litestar's router gives (a cached lookup, ~2 µs), its parameters put in the scope as Litestar puts them.
+The routes stay declared in Litestar (OpenAPI, other spellings), and errors are answered here in the
+route's protocol shape exactly as the app's exception handlers answer them
 (tests/service/test_direct_routes.py compares the two). What the fast path skips: Litestar's Host
 header syntax check and its per-request Request object, which these endpoints never read.
 """
@@ -54,6 +55,10 @@ class DirectRoute(NamedTuple):
     template: str  # as Litestar's router names the route (`/v2/models/{name}/infer`): the metrics' label
     answer: Callable[[Scope, Receive], Awaitable[Answer]]
     error_body: Callable[[ServiceError], bytes] = ServiceError.rest_body  # the protocol's error shape
+    # One concrete path of a template with parameters, found by exact path, with its parameters' values
+    # (`/v2/models/heart/infer`, {"name": "heart"}): the common spelling skips even the routing lookup.
+    path: str | None = None
+    path_params: dict[str, str] | None = None
 
 
 async def send_body(send: Send, status: int, body: bytes, headers: Headers = JSON_HEADERS) -> None:
@@ -80,7 +85,10 @@ class ServiceASGI:
             key = (route.method, route.template)
             if key not in declared:  # a label no request would get from Litestar: a bug in the caller
                 raise ValueError(f"direct route {key} is not a route template of the app")
-            (self.templated if "{" in route.template else self.exact)[key] = route
+            if route.path is not None:
+                self.exact[(route.method, route.path)] = route
+            else:
+                (self.templated if "{" in route.template else self.exact)[key] = route
 
     def routing(self, scope: Any) -> tuple[str, dict[str, Any]]:
         """The route template and path parameters Litestar's router will find (its lookup is cached), or
@@ -99,6 +107,8 @@ class ServiceASGI:
         method = scope["method"]
         direct = self.exact.get((method, scope["path"]))
         if direct is not None:
+            if direct.path_params is not None:
+                scope["path_params"] = direct.path_params
             return direct.template, direct
         route, params = self.routing(scope)
         direct = self.templated.get((method, route))

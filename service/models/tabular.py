@@ -7,16 +7,11 @@ columns, numpy turns `None` into NaN while building the matrix. Measured in-proc
 bench machine: a 1000-row heart batch ≈ 2.5 ms (decode + validate 0.5, matrix 0.85, ONNX 0.73, the
 rest building and encoding the answer).
 
-Tensors: each feature is its own input, of shape [N, 1] or [N]; numbers and numeric categories as
-FP32, FP64 or INT64 (whole numbers where the feature is integer or a category), text categories as
-BYTES; `null` in `data`, or the whole input left out, is missing. The columns are checked all at once
-(a handful of numpy operations whatever the number of inputs); only on failure is the first offending
-value looked up.
+Protocol tensors → the matrix: service.models.tabular_tensors (the mixin TabularTensors).
 """
 
 from __future__ import annotations
 
-from itertools import repeat
 from operator import attrgetter
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -25,18 +20,15 @@ import numpy as np
 from msgspec import Meta
 
 from service.contract import FeatureSpec
-from service.errors import ServiceError
 from service.models import shapley
-from service.models.base import ExplainPlan, Model, TensorInput, TensorOutput
-from service.models.tensors import NUMERIC, first, show
+from service.models.base import ExplainPlan, Model, TensorOutput
+from service.models.tabular_tensors import TabularTensors, derive_tensors
 
-_SHAPES = ((1,), ())  # [N, 1] or [N]
 # What an absent nullable field decodes to (an explicit null decodes to None). Both are missing (NaN in the
 # matrix), but only ABSENT says the key was not there: read_matrix counts it for service.api.repeated_keys
 # (the keys a body held) in one vectorised pass, then makes it NaN. -inf, which no valid value can be (every
 # number has bounds, JSON has no infinity, categories are literals), so numpy keeps it apart from None.
 ABSENT = float("-inf")
-_BAD = float("inf")  # a text category's "not a category": outside every range
 
 
 def _feature_type(spec: FeatureSpec, example: Any) -> Any:
@@ -91,16 +83,6 @@ class ShapleyExplanation(msgspec.Struct):
     ]
 
 
-def _is_text(spec: FeatureSpec) -> bool:
-    return spec.kind == "category" and any(isinstance(value, str) for value in spec.categories)
-
-
-def _bounds(spec: FeatureSpec) -> tuple[float, float]:
-    if spec.kind == "number":
-        return float(spec.minimum), float(spec.maximum)  # type: ignore[arg-type]
-    return min(spec.codes), max(spec.codes)
-
-
 class _MissingNames(dict[int, list[str]]):
     """Bit pattern of missing features (bit i ⇔ feature i) → their names, made on first sight.
     A dict subclass, so that `map(names.__getitem__, patterns)` stays in C for patterns seen before."""
@@ -114,7 +96,7 @@ class _MissingNames(dict[int, list[str]]):
         return names
 
 
-class TabularModel(Model):
+class TabularModel(TabularTensors, Model):
     """A model over named features (contract.FeatureSpec), one ONNX column each, in the specs' order."""
 
     features: ClassVar[tuple[FeatureSpec, ...]]
@@ -190,49 +172,6 @@ class TabularModel(Model):
         values = [value for explanation in explanations for value in explanation.contributions.values()]
         return [len(explanations), len(self.features)], values
 
-    # ---- tensors -------------------------------------------------------------------------------
-
-    def tensor_matrix(self, tensors: dict[str, np.ndarray], rows: int) -> np.ndarray:
-        matrix = np.full((rows, len(self.features)), np.nan)
-        texts: dict[int, np.ndarray] = {}
-        for name, tensor in tensors.items():
-            index = self._index[name]
-            values = tensor.reshape(-1)
-            if index in self._tables:
-                texts[index] = values
-                matrix[:, index] = list(map(self._tables[index].get, values.tolist(), repeat(_BAD)))
-            else:
-                matrix[:, index] = values
-        missing = np.isnan(matrix)
-        # NaN compares False everywhere, so a missing value is never outside; it is bad only where not nullable.
-        bad = (matrix < self._low) | (matrix > self._high) | (self._whole & (matrix != np.floor(matrix)) & ~missing)
-        bad |= missing & self._not_nullable
-        for index in self._sparse:
-            bad[:, index] |= ~np.isin(matrix[:, index], self.features[index].codes) & ~missing[:, index]
-        if bad.any():
-            raise self._refusal(matrix, bad, texts)
-        return matrix.astype(np.float32)  # float64 → float32, as the JSON route's Python floats are
-
-    def _refusal(self, matrix: np.ndarray, bad: np.ndarray, texts: dict[int, np.ndarray]) -> ServiceError:
-        """The error for the first offending value, in feature order (the caller found that there is one)."""
-        column = first(bad.any(axis=0))
-        row = first(bad[:, column])
-        spec, value = self.features[column], float(matrix[row, column])
-        name = spec.name
-        if np.isnan(value):
-            nullable = ", ".join(s.name for s in self.features if s.nullable)
-            message = f"input {name!r}: null at row {row}, but {name} cannot be missing (only {nullable} may)"
-            return ServiceError(400, "bad_request", message, reason="missing_required")
-        if spec.kind == "category":
-            given = repr(texts[column][row])[:64] if column in texts else show(value)
-            allowed = ", ".join(map(repr if column in texts else show, spec.categories))
-            message = f"input {name!r}: {given} at row {row} is not one of {allowed}"
-            return ServiceError(400, "bad_request", message, reason="category")
-        whole = "a whole number " if spec.integer else ""
-        low, high = _bounds(spec)
-        message = f"input {name!r}: {show(value)} at row {row} is not {whole}within {show(low)}..{show(high)}"
-        return ServiceError(400, "bad_request", message, reason="range")
-
 
 def _derive(cls: type[TabularModel]) -> None:
     """Everything the request path needs, computed once per class from its feature specs."""
@@ -255,26 +194,4 @@ def _derive(cls: type[TabularModel]) -> None:
     ]
     cls._bits = (1 << np.arange(len(features))).astype(np.int64)
     cls._missing_names = _MissingNames(names)
-    # Tensors: per column the datatypes taken, the text → code tables, the bounds, whether values must be
-    # whole (integer numbers and numeric categories), whether null is allowed.
-    cls.tensor_inputs = tuple(
-        TensorInput(s.name, ("BYTES",) if _is_text(s) else NUMERIC, _SHAPES, required=not s.nullable) for s in features
-    )
-    cls._index = {name: index for index, name in enumerate(names)}
-    cls._tables = {
-        i: {**dict(zip(s.categories, s.codes, strict=True)), None: np.nan}
-        for i, s in enumerate(features)
-        if _is_text(s)
-    }
-    cls._low = np.array([_bounds(s)[0] for s in features])
-    cls._high = np.array([_bounds(s)[1] for s in features])
-    cls._whole = np.array([s.integer or (s.kind == "category" and not _is_text(s)) for s in features])
-    cls._not_nullable = np.array([not s.nullable for s in features])
-    # Numeric categories whose codes have gaps need a membership check besides the range.
-    cls._sparse = [
-        i
-        for i, s in enumerate(features)
-        if s.kind == "category"
-        and not _is_text(s)
-        and set(s.codes) != set(range(int(_bounds(s)[0]), int(_bounds(s)[1]) + 1))
-    ]
+    derive_tensors(cls, features)

@@ -49,11 +49,13 @@ def test_the_direct_tables_hold_exactly_the_prediction_routes(direct_client: Tes
     app = direct_client.app
     layer = app.asgi_handler  # type: ignore[attr-defined]
     predictions = ("/predict/heart", "/predict/heart/batch", "/predict/digit", "/predict/digit/batch")
-    assert set(layer.exact) == {("POST", path) for path in predictions}
+    served = ("/v2/models/heart/infer", "/v2/models/digits/infer")  # V2's usual spelling, per served model
+    assert set(layer.exact) == {("POST", path) for path in (*predictions, *served)}
+    assert layer.exact[("POST", served[0])].path_params == {"name": "heart"}
     infer = ("/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer")
     assert set(layer.templated) == {("POST", template) for template in infer}
     declared = {route.path_format for route in app.routes}
-    assert {template for _, template in [*layer.exact, *layer.templated]} <= declared
+    assert {route.template for route in [*layer.exact.values(), *layer.templated.values()]} <= declared
 
 
 @pytest.mark.parametrize(("route", "body", "headers", "query"), CASES)

@@ -15,7 +15,7 @@ are the JSON and the rest are the inputs that carry `parameters.binary_data_size
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from typing import Any
 
 import msgspec
@@ -33,9 +33,11 @@ from service.api.v2.schemas import (
     WireOutput,
     WireRequest,
 )
+from service.api.v2.single import ScalarRequest, plain_row, scalar_request
 from service.api.v2.tensors import Tensor, batch_size, by_name, check_shape, decode
 from service.contract import is_threshold_override
 from service.dataplane import Served
+from service.errors import ServiceError
 
 # Flags clients send for Triton's binary extension: whether outputs are sent as raw bytes.
 _BINARY_OUTPUT_FLAGS = {"binary_data_output", "binary_data"}
@@ -62,7 +64,7 @@ def _parameters_keys(parameters: Parameters | None) -> int:
     return 0 if parameters is None else 1 + len(parameters)  # "parameters" and its own keys (not deeper ones)
 
 
-def envelope_keys(request: WireRequest) -> int:
+def envelope_keys(request: WireRequest | ScalarRequest) -> int:
     """The distinct keys the decoded envelope certainly came from (a lower bound: a field given as null
     counts as absent, keys nested inside a parameter's value are not counted), for refuse_repeated_keys."""
     keys = 1 + (request.id is not None) + _parameters_keys(request.parameters)  # 1: "inputs"
@@ -191,8 +193,12 @@ async def predict(
 
     A single row joins the micro-batch of concurrent single rows (`predict_one`, as /predict singles
     do: one ONNX call for all of them), given as /predict gives it (None where missing, so that the
-    missing-value counts are the same); more rows are one `predict_matrix` call."""
+    missing-value counts are the same): read without numpy where it plainly can be (service.api.v2.single),
+    else from the matrix. More rows are one `predict_matrix` call."""
     model = served.model
+    row = None if explain else plain_row(model, inputs)
+    if row is not None:
+        return await predict_row(served, row, threshold, names)
     datatypes = {output.name: output.datatype for output in model.tensor_outputs}
     arrays, rows = input_arrays(model, inputs, max_batch)
     matrix = model.tensor_matrix(arrays, rows)
@@ -213,22 +219,68 @@ async def predict(
     return {name: (datatypes[name], *built[name]()) for name in names}
 
 
+async def predict_row(served: Served, row: list[Any], threshold: float | None, names: Sequence[str]) -> Outputs:
+    """One row's output tensors: it joins the micro-batch of concurrent single rows."""
+    model = served.model
+    output, decision = await served.predict_one(row, model.threshold if threshold is None else threshold)
+    return row_outputs(model, output, decision, names)
+
+
+def row_outputs(model: Any, output: Any, decision: int, names: Container[str]) -> Outputs:
+    """The output tensors asked for of one row's output and decision."""
+    built = model.output_tensors(np.asarray(output)[None], np.array([decision]))
+    return {
+        tensor.name: (tensor.datatype, *built[tensor.name]()) for tensor in model.tensor_outputs if tensor.name in names
+    }
+
+
+def _plain(
+    name: str, served: Served, body: bytes | memoryview
+) -> tuple[ScalarRequest, float | None, dict[str, bool], list[Any]] | None:
+    """The request, threshold, outputs and row when the body is plainly one row (service.api.v2.single);
+    None leaves it to the general path, which also words every refusal (the same checks, in the same order)."""
+    request = scalar_request(body)
+    if request is None:
+        return None
+    model = served.model
+    try:
+        refuse_repeated_keys(body, envelope_keys(request))
+        parameters, explain = explain_of(request.parameters)
+        threshold, binary = threshold_of(parameters, model.overridable_threshold, name)
+        names = requested(request.outputs, [output.name for output in model.tensor_outputs], binary)
+    except ServiceError:
+        return None
+    row = None if explain else plain_row(model, request.inputs)
+    return None if row is None else (request, threshold, names, row)
+
+
 async def infer(
     name: str, served: Served, body: bytes, max_batch: int, header_length: int | None = None
 ) -> tuple[bytes, int | None]:
     """The response body for one REST request, and its JSON header's length if it carries binary
     outputs (raises ServiceError for anything the model cannot take)."""
     model = served.model
+    if (header_length is None or header_length == len(body)) and (plain := _plain(name, served, body)):
+        request, threshold, names, row = plain  # awaited here, not in predict_row: one coroutine frame less
+        output, decision = await served.predict_one(row, model.threshold if threshold is None else threshold)
+        return _response(name, served, request.id, names, row_outputs(model, output, decision, names))
     view = memoryview(body)
     header = body if header_length is None else view[:header_length]
-    request = _envelope(header)
-    refuse_repeated_keys(header, envelope_keys(request))
-    parameters, explain = explain_of(request.parameters)
+    wire = _envelope(header)
+    refuse_repeated_keys(header, envelope_keys(wire))
+    parameters, explain = explain_of(wire.parameters)
     threshold, binary = threshold_of(parameters, model.overridable_threshold, name)
-    inputs = _inputs(request, None if header_length is None else view[header_length:])
+    inputs = _inputs(wire, None if header_length is None else view[header_length:])
     known = [output.name for output in model.tensor_outputs] + ([CONTRIBUTIONS] if explain else [])
-    names = requested(request.outputs, known, binary)
+    names = requested(wire.outputs, known, binary)
     values = await predict(served, inputs, threshold, list(names), max_batch, explain=explain)
+    return _response(name, served, wire.id, names, values)
+
+
+def _response(
+    name: str, served: Served, request_id: str | None, names: dict[str, bool], values: Outputs
+) -> tuple[bytes, int | None]:
+    """The response body, and the length of its JSON part when binary outputs follow it."""
     tensors: list[Any] = []
     raw: list[bytes] = []
     for output, as_binary in names.items():
@@ -238,7 +290,7 @@ async def infer(
             tensors.append(BinaryOutput(output, shape, datatype, {_BINARY_SIZE: len(raw[-1])}))
         else:
             tensors.append(ResponseOutput(name=output, shape=shape, datatype=datatype, data=data))
-    response = _encode(InferenceResponse(model_name=name, model_version=served.version, outputs=tensors, id=request.id))
+    response = _encode(InferenceResponse(model_name=name, model_version=served.version, outputs=tensors, id=request_id))
     if not raw:
         return response, None
     return b"".join([response, *raw]), len(response)

@@ -134,7 +134,7 @@ class InferEndpoint:
     """POST .../infer: the body read under the limit, the answer as JSON (or JSON and binary outputs),
     refusals counted. `await endpoint(scope, receive)` is service.asgi's direct route (the model's name and
     version from the path parameters that Litestar's router or service.asgi put in the scope); the Litestar
-    handlers below call `answer` for the same."""
+    handlers below call `respond` for the same."""
 
     def __init__(self, plane: DataPlane) -> None:
         self.plane = plane
@@ -142,14 +142,7 @@ class InferEndpoint:
         self.max_batch = plane.settings.max_batch
 
     async def __call__(self, scope: Scope, receive: Receive) -> bytes | tuple[bytes, list[tuple[bytes, bytes]]]:
-        answer, json_length = await self.answer(scope, receive)
-        if json_length is None:
-            return answer
-        # The headers in the order Litestar's Response sends them (tests/service/test_direct_routes.py)
-        return answer, [(_BINARY_HEADER, b"%d" % json_length), (b"content-type", _OCTET_STREAM.encode())]
-
-    async def answer(self, scope: Scope, receive: Receive) -> tuple[bytes, int | None]:
-        """The response body, and the length of its JSON part when binary outputs follow it."""
+        """The response body: JSON, or with binary outputs the body and its headers."""
         params = scope["path_params"]
         name, wanted = params["name"], params.get("version")
         try:
@@ -163,20 +156,26 @@ class InferEndpoint:
                     "size",
                 )
             try:
-                return await infer(name, served, body, self.max_batch, header_length)
+                answer, json_length = await infer(name, served, body, self.max_batch, header_length)
             except UnicodeDecodeError:  # msgspec's error for a string that is not UTF-8: not JSON (RFC 8259 §8.1)
                 raise not_utf8() from None
         except ServiceError as error:
             if error.reason != NOT_COUNTED and name in self.plane.names:
                 count_refusal(name, error.reason)
             raise
+        if json_length is None:
+            return answer
+        # The headers in the order Litestar's Response sends them (tests/service/test_direct_routes.py)
+        return answer, [(_BINARY_HEADER, b"%d" % json_length), (b"content-type", _OCTET_STREAM.encode())]
 
     async def respond(self, request: Request) -> Response[bytes]:
         """The answer as a Litestar Response (the routes' Litestar handlers)."""
-        answer, json_length = await self.answer(request.scope, request.receive)
-        if json_length is None:
+        answer = await self(request.scope, request.receive)
+        if isinstance(answer, bytes):
             return Response(answer, media_type=JSON)
-        return Response(answer, media_type=_OCTET_STREAM, headers={"Inference-Header-Content-Length": str(json_length)})
+        body, headers = answer
+        length = headers[0][1].decode()
+        return Response(body, media_type=_OCTET_STREAM, headers={"Inference-Header-Content-Length": length})
 
 
 def v2_router(plane: DataPlane, model_classes: dict[str, Any], endpoint: InferEndpoint) -> Router:
