@@ -2,11 +2,13 @@
 
 Why: the general path (service.api.v2.tensors, then the model's `tensor_matrix`) decodes each input's
 `data` on its own and makes a numpy array of it, then checks the columns with numpy. That scales to
-1000-row batches, but for one row its fixed costs dominate: measured in-process under 32 concurrent
-single rows, the 13 per-input decodes and arrays and the column checks were ~110 µs of a ~330 µs
-request (a `/predict/heart` single costs ~85 µs in all). Here a small JSON body is decoded once, with
-every `data` typed as JSON scalars (`ScalarRequest`), and the values are checked one by one in Python
-(`one_row` the protocol's part, the model's `tensor_row` the values').
+1000-row batches, but for one row numpy's fixed costs dominate: for one heart row (13 inputs) the
+per-input decodes and arrays took ~57 µs and the column checks ~53 µs (timeit, quiet machine), of a V2
+single that cost ~450 µs of CPU at 32 in flight against ~75 µs for a `/predict/heart` single. Here a small
+JSON body is decoded once, with every `data` typed as one JSON scalar (`ScalarRequest`), and the values are
+checked one by one in Python (`one_row` the protocol's part, the model's `tensor_row` the values'). With
+the direct route (service.asgi), a V2 single at 32 in flight costs ~155 µs (`python -m bench.ab --cost`:
+6,512 requests per CPU-second against 2,199 before, /predict/heart single 14,179).
 
 It only ever accepts. Anything it does not plainly take (a name, datatype, shape, nesting or value that
 is not right, a tensor parameter, an explanation, anything unknown) makes it decline, and the general
