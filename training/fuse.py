@@ -90,13 +90,15 @@ class FusedTabularEnsemble(nn.Module):
         return fused
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Features as rows, patients as columns: onnxruntime gathers and concatenates whole rows as
-        # single copies, where along the last axis it copies value by value (see the module's docstring).
+        # Features as rows, patients as columns while encoding: onnxruntime gathers and concatenates whole
+        # rows as single copies, where along the last axis it copies value by value (Gather 7.5 and Concat
+        # 3.8 of 12.5 ms on 32,000 rows; so 0.5 and 1.5). Back to one patient per row for the layers: with
+        # patients as columns, a row's answer changed in the last bit with the batch it came in (onnxruntime
+        # takes another kernel for one column), and a patient's answer must not depend on the batch.
         columns = x.transpose(0, 1)
         missing = torch.isnan(columns)
         filled = torch.where(missing, 0.0, columns)
         # NaN equals no code, so a missing category is an all-zero one-hot block, as in TabularEncoder.
         onehot = (columns.index_select(0, self.onehot_columns) == self.onehot_codes[:, None]).to(x.dtype)
-        features = torch.cat([filled, missing.to(x.dtype), onehot], dim=0)
-        hidden = torch.relu(self.hidden.weight @ features + self.hidden.bias[:, None])
-        return (self.output.weight @ hidden + self.output.bias[:, None])[0]
+        features = torch.cat([filled, missing.to(x.dtype), onehot], dim=0).transpose(0, 1)
+        return self.output(torch.relu(self.hidden(features))).squeeze(-1)

@@ -79,3 +79,15 @@ def test_a_changed_weight_breaks_parity(tmp_path: Path, heart_rows: np.ndarray) 
 def test_deeper_members_are_refused_by_name(heart_rows: np.ndarray) -> None:
     with pytest.raises(UnfoldableModelError, match="3 linear layers"):
         FusedTabularEnsemble.from_ensemble(_ensemble(heart_rows[:303], hidden=(8, 4)))
+
+
+def test_a_rows_answer_does_not_depend_on_its_batch(tmp_path: Path, heart_rows: np.ndarray) -> None:
+    """Bit for bit: the service micro-batches single requests, and a patient's probability must be the same
+    whoever else was in the batch."""
+    path = export_onnx(
+        FusedTabularEnsemble.from_ensemble(_ensemble(heart_rows[:303])), heart_rows, tmp_path / "m.onnx", "x", "p"
+    )
+    together = onnx_probabilities(path, heart_rows)
+    for size in (1, 2, 3, 7, 32):
+        parts = [onnx_probabilities(path, heart_rows[i : i + size]) for i in range(0, len(heart_rows), size)]
+        assert np.array_equal(np.concatenate(parts), together), size
