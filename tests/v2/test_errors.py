@@ -119,7 +119,13 @@ def test_a_batch_over_the_limit_is_refused(client: TestClient, expect_v2_error: 
 
 @pytest.mark.parametrize(
     ("content", "mention"),
-    [(b'{"inputs": [', "not valid JSON"), (b'{"inputs": [{"name": "\xff"}]}', "UTF-8"), (b"[]", "protocol")],
+    [
+        (b'{"inputs": [', "not valid JSON"),
+        (b'{"inputs": [{"name": "\xff"}]}', "UTF-8"),
+        (b"[]", "protocol"),
+        (b'{"inputs": [], "parameters": {"a": ' + b"[" * 1500 + b"]" * 1500 + b"}}", "nested too deeply"),  # small
+        (b'{"parameters": {"a": ' + b"[" * 50000 + b"]" * 50000 + b'}, "inputs": []}', "nested too deeply"),
+    ],
 )
 def test_bodies_that_are_not_a_request_are_400(
     client: TestClient, expect_v2_error: V2Error, content: bytes, mention: str

@@ -58,6 +58,8 @@ def _envelope(body: bytes | memoryview) -> WireRequest:
         raise bad_request(f"the inference request does not fit the protocol: {str(error)[:200]}", "schema") from None
     except msgspec.DecodeError as error:
         raise bad_request(f"the body is not valid JSON: {error}", "malformed_json") from None
+    except RecursionError:  # msgspec's depth limit, in a parameter's value or an input's `data`: not a 500
+        raise bad_request("the body is nested too deeply (more than about 1,000 levels)", "schema") from None
 
 
 def _parameters_keys(parameters: Parameters | None) -> int:

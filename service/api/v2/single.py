@@ -71,7 +71,7 @@ def scalar_request(body: bytes | memoryview) -> ScalarRequest | None:
         return None
     try:
         request = _decode(body)
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return None
     for tensor in request.inputs:
         if tensor.parameters is not None:
