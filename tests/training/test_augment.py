@@ -9,7 +9,7 @@ from sklearn.svm import SVC
 
 from service.contract import DIGIT_MAX_VALUE
 from service.image import image_to_pixels
-from training.augment import Redraw, ink_density, pick_view, redraw_digits, with_views
+from training.augment import Redraw, add_serifs, ink_density, pick_view, redraw_digits, with_views
 from training.data import load_digits_data
 
 
@@ -35,7 +35,9 @@ def test_an_undistorted_redraw_is_what_the_service_makes_of_the_same_picture(dig
     # conversion of the upsampled digit shown as a grey picture (dark ink on white). The identity warp
     # resamples in float32, so a bitmap pixel lying exactly at the ink threshold may flip: a few counts.
     X, _ = digits
-    identity = Redraw(views=1, rotation=0.0, shear=0.0, aspect=0.0, scale=0.0, ink_levels=(0.5, 0.5))
+    identity = Redraw(
+        views=1, rotation=0.0, shear=0.0, aspect=0.0, scale=0.0, ink_levels=(0.5, 0.5), foot=0.0, flag=0.0
+    )
     redrawn = redraw_digits(X[:20], identity, seed=0)[:, 0]
     pictures = ink_density(X[:20])[:, 0].numpy().astype(np.float64)
     served = np.stack([image_to_pixels(255.0 * (1.0 - picture / picture.max())) for picture in pictures])
@@ -48,7 +50,7 @@ def test_redrawn_digits_keep_their_label(digits) -> None:
     # how a digit looks, not which digit it is.
     X, y = digits
     svc = SVC(C=10.0, gamma=0.1).fit(X[:1200] / DIGIT_MAX_VALUE, y[:1200])
-    views = redraw_digits(X[1200:1500], Redraw(views=2), seed=0)
+    views = redraw_digits(X[1200:1500], Redraw(views=2, foot=0.0, flag=0.0), seed=0)
     for view in range(2):
         assert (svc.predict(views[:, view] / DIGIT_MAX_VALUE) == y[1200:1500]).mean() > 0.7
     assert (svc.predict(X[1200:1500] / DIGIT_MAX_VALUE) == y[1200:1500]).mean() > 0.95
@@ -68,3 +70,21 @@ def test_pick_view_takes_one_whole_view_per_digit() -> None:
     assert picked.shape == (500, 64)
     assert torch.equal(picked.min(dim=1).values, picked.max(dim=1).values)  # never a mix of views
     assert set(picked[:, 0].tolist()) == {0.0, 1.0, 2.0, 3.0}  # every view is used
+
+
+@pytest.mark.parametrize("serif", ["foot", "flag"])
+def test_serifs_only_add_ink_at_the_digits_ends(digits, serif: str) -> None:
+    X, _ = digits
+    density = ink_density(X[:100])
+    redraw = Redraw(foot=1.0 if serif == "foot" else 0.0, flag=1.0 if serif == "flag" else 0.0)
+    drawn = add_serifs(density, redraw, torch.Generator().manual_seed(0))
+    assert torch.all(drawn >= density)  # strokes are added, never removed
+    for before, after in zip(density[:, 0].numpy(), drawn[:, 0].numpy(), strict=True):
+        rows = np.flatnonzero((before >= 0.5 * before.max()).any(axis=1))
+        added_rows, added_cols = np.nonzero(after > before)
+        assert len(added_rows) > 0  # every digit got one
+        if serif == "foot":  # under the lowest stroke end: within the bottom rows of the ink, not below
+            assert added_rows.min() >= rows[-1] - redraw.serif_rows[1] and added_rows.max() <= rows[-1]
+        else:  # from the highest stroke end downwards, to the left of where it starts
+            top_cols = np.flatnonzero((before[rows[0] : rows[0] + 4] >= 0.5 * before.max()).any(axis=0))
+            assert added_rows.min() >= rows[0] and added_cols.max() <= top_cols.mean() + redraw.serif_rows[1]
