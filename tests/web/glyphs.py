@@ -130,7 +130,7 @@ def measure(version_dir: Path) -> dict[str, tuple[int, int, int, int]]:
         probabilities = session.run(None, {name: pixels})[0][0]
         right, flagged = int(probabilities.argmax()) == digit, float(probabilities.max()) < min_confidence
         kind = "fonts" if source.startswith("font") else source
-        for key in (source, kind):
+        for key in {source, kind}:  # a set: the strokes are their own kind, counted once
             tally = results.setdefault(key, [0, 0, 0, 0])
             tally[0] += right
             tally[1] += 1
