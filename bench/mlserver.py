@@ -75,8 +75,13 @@ def start_mlserver(mlserver: Path, version_dir: Path, work: Path) -> Server:
     config.mkdir()
     mlserver_config(config, version_dir, port)
     command = [str(mlserver), "start", str(config)]
-    server = start_server("mlserver", command, dict(os.environ), port, work / "mlserver.log")
-    wait_ready(server, time.perf_counter(), "/v2/models/heart/ready", 120.0)
+    # In the run's directory: MLServer keeps its metrics files in ./.metrics of wherever it starts.
+    server = start_server("mlserver", command, dict(os.environ), port, work / "mlserver.log", cwd=work)
+    try:
+        wait_ready(server, time.perf_counter(), "/v2/models/heart/ready", 120.0)
+    except BaseException:
+        stop(server)
+        raise
     return server
 
 
