@@ -213,6 +213,7 @@ def write_digits_report(
     out = version_dir / REPORT_DIR
     out.mkdir()
     m = manifest.metrics
+    redrawn = m["test_redrawn"]
     plots = [
         plot_histories(histories, out / "loss_curves.png", "digits"),
         plot_confusion(m["test"]["confusion_matrix"], manifest.labels, out / "confusion_matrix.png", "test split"),
@@ -240,9 +241,10 @@ model, not for letters, several digits at once or images of documents.
 An ensemble of {arch["members"]} small CNNs (channels {arch["channels"]}, dense {arch["hidden"]}, batch norm),
 each trained with random ±{manifest.config["max_shift"]}-pixel shifts and early stopping on its own
 random validation part; the ensemble averages their logits. Training batches take each digit as written
-or as one of {manifest.config["redraw"]["views"]} redrawn copies (rotated, slanted, stretched, bolder or thinner, then
-converted exactly as the service converts an image: `training/augment.py`), so that drawings and fonts
-unlike the training hands are read too; the test figures are on the digits as written.
+or as one of {manifest.config["redraw"]["views"]} redrawn copies (rotated, slanted, stretched, bolder or thinner, some
+with a foot or a flag at their stroke ends, then converted exactly as the service converts an image:
+`training/augment.py`), so that drawings and fonts unlike the training hands are read too; the test
+figures are on the digits as written.
 
 ## Metrics
 | | network | RBF SVC baseline |
@@ -254,7 +256,9 @@ Per-class recall (test): {recall}
 
 ## Minimum confidence
 {threshold.value:.2f}: {threshold.rule}. On the test split {m["test"]["confident_share"]:.1%} of
-predictions are confident, and those are {m["test"]["accuracy_when_confident"] or 0:.2%} correct.
+predictions are confident, and those are {m["test"]["accuracy_when_confident"] or 0:.2%} correct. The test
+digits redrawn as the training copies are: {redrawn["accuracy"]:.2%} read right, {redrawn["confident_share"]:.1%}
+confident, {redrawn["accuracy_when_confident"] or 0:.2%} of those right.
 
 ## Plots
 """
