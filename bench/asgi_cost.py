@@ -37,16 +37,21 @@ def _v2(rows: list[dict[str, Any]]) -> bytes:
     return json.dumps({"inputs": inputs}, separators=(",", ":")).encode()
 
 
-def _v2_binary(row: dict[str, Any]) -> tuple[bytes, tuple[tuple[bytes, bytes], ...]]:
-    """One heart row as tritonclient.http sends it by default: FP32/BYTES after the JSON, binary outputs."""
+def _v2_binary(rows: list[dict[str, Any]]) -> tuple[bytes, tuple[tuple[bytes, bytes], ...]]:
+    """Heart rows as tritonclient.http sends them by default: FP32/BYTES after the JSON, binary outputs."""
     raw = {
-        name: struct.pack("<I", len(value.encode())) + value.encode() if name == "thal" else struct.pack("<f", value)
-        for name, value in row.items()
+        name: b"".join(
+            struct.pack("<I", len(row[name].encode())) + row[name].encode()
+            if name == "thal"
+            else struct.pack("<f", row[name])
+            for row in rows
+        )
+        for name in HEART
     }
     inputs = [
         {
             "name": name,
-            "shape": [1, 1],
+            "shape": [len(rows), 1],
             "datatype": "BYTES" if name == "thal" else "FP32",
             "parameters": {"binary_data_size": len(data)},
         }
@@ -117,7 +122,10 @@ V2 = "/v2/models/heart/infer"
 def cases(artifacts: Path) -> dict[str, Case]:
     """Scenario → (method, path, body, concurrency[, headers])."""
     one = json.dumps(HEART).encode()
-    binary, binary_headers = _v2_binary(HEART)
+    binary, binary_headers = _v2_binary([HEART])
+    # 1000 rows, the three thal categories in turn (BYTES elements of different lengths, as users send them)
+    thals = [{**HEART, "thal": thal} for thal in ("normal", "fixed", "reversible")]
+    binary_batch, binary_batch_headers = _v2_binary((thals * 334)[:1000])
     return {
         "health": ("GET", "/health/live", b"", 1),
         "heart": ("POST", "/predict/heart", one, 1),
@@ -135,6 +143,7 @@ def cases(artifacts: Path) -> dict[str, Case]:
         "v2_heart_x32": ("POST", V2, _v2([HEART]), 32),
         "v2_heart_binary": ("POST", V2, binary, 1, binary_headers),
         "v2_heart_batch": ("POST", V2, _v2([HEART, NULLS] * 500), 1),
+        "v2_heart_batch_binary": ("POST", V2, binary_batch, 1, binary_batch_headers),
     }
 
 
