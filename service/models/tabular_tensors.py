@@ -47,30 +47,36 @@ class TabularTensors:
     _low: ClassVar[np.ndarray]
     _high: ClassVar[np.ndarray]
     _whole: ClassVar[np.ndarray]
-    _not_nullable: ClassVar[np.ndarray]
+    _whole_rows: ClassVar[np.ndarray]
+    _nullable: ClassVar[np.ndarray]
     _sparse: ClassVar[list[int]]
     _row_checks: ClassVar[list[tuple[Any, ...]]]
 
     def tensor_matrix(self, tensors: dict[str, np.ndarray], rows: int) -> np.ndarray:
-        matrix = np.full((rows, len(self.features)), np.nan)
+        # Built and checked a feature per row (columns[feature] is contiguous): writing the inputs in and
+        # comparing along rows took a 1000-row heart batch from ~184 to ~133 µs (timeit, busy machine).
+        columns = np.full((len(self.features), rows), np.nan)
         texts: dict[int, np.ndarray] = {}
         for name, tensor in tensors.items():
             index = self._index[name]
             values = tensor.reshape(-1)
             if index in self._tables:
                 texts[index] = values
-                matrix[:, index] = list(map(self._tables[index].get, values.tolist(), repeat(_BAD)))
+                columns[index] = list(map(self._tables[index].get, values.tolist(), repeat(_BAD)))
             else:
-                matrix[:, index] = values
-        missing = np.isnan(matrix)
-        # NaN compares False everywhere, so a missing value is never outside; it is bad only where not nullable.
-        bad = (matrix < self._low) | (matrix > self._high) | (self._whole & (matrix != np.floor(matrix)) & ~missing)
-        bad |= missing & self._not_nullable
+                columns[index] = values
+        # NaN compares False everywhere: a missing value is never `inside`, and is let through below only
+        # where the feature is nullable. Only when something is not inside is the matrix looked at closer.
+        inside = (columns >= self._low[:, None]) & (columns <= self._high[:, None])
+        whole = columns[self._whole_rows]
+        inside[self._whole_rows] &= whole == np.floor(whole)
         for index in self._sparse:
-            bad[:, index] |= ~np.isin(matrix[:, index], self.features[index].codes) & ~missing[:, index]
-        if bad.any():
-            raise self._refusal(matrix, bad, texts)
-        return matrix.astype(np.float32)  # float64 → float32, as the JSON route's Python floats are
+            inside[index] &= np.isin(columns[index], self.features[index].codes)
+        if not inside.all():
+            bad = ~inside & ~(np.isnan(columns) & self._nullable[:, None])
+            if bad.any():
+                raise self._refusal(columns.T, bad.T, texts)
+        return np.ascontiguousarray(columns.T, dtype=np.float32)  # float64 → float32, as the JSON route's floats
 
     def tensor_row(self, values: dict[str, Any]) -> list[Any] | None:
         """tensor_matrix's checks one value at a time, for a single row without numpy (13 features: ~6 µs,
@@ -128,7 +134,8 @@ def derive_tensors(target: Any, features: tuple[FeatureSpec, ...]) -> None:
     target._low = np.array([_bounds(s)[0] for s in features])
     target._high = np.array([_bounds(s)[1] for s in features])
     target._whole = np.array([s.integer or (s.kind == "category" and not _is_text(s)) for s in features])
-    target._not_nullable = np.array([not s.nullable for s in features])
+    target._whole_rows = np.flatnonzero(target._whole)
+    target._nullable = np.array([s.nullable for s in features])
     # Numeric categories whose codes have gaps need a membership check besides the range.
     target._sparse = [
         i

@@ -12,7 +12,11 @@ from hypothesis import strategies as st
 from service.api.v2 import raw
 from service.errors import ServiceError
 
-TEXTS = st.sampled_from(["normal", "fixed", "reversible", "", "é", "x" * 70, "fixe", "normalx"])
+# Categories, the empty text, non-ASCII, one over the vocabulary's element bound, near-misses, three zero
+# bytes inside a text (a false start for the guess), two texts with one key (length, first 4, last 3 bytes)
+TEXTS = st.sampled_from(
+    ["normal", "fixed", "reversible", "", "é", "x" * 70, "fixe", "normalx", "a\x00\x00\x00b", "abcdXefg", "abcdYefg"]
+)
 
 
 def framed(texts: list[str]) -> bytes:
@@ -50,7 +54,7 @@ def test_shortcut_reads_what_the_parse_reads(history, texts, cut, count_change, 
 
 def test_a_lying_length_inside_known_elements_is_still_refused() -> None:
     raw._strings("thal-lie", framed(["fixed", "normal"] * 3), 6)
-    assert raw._VOCABULARIES["thal-lie"].pattern is not None  # learned: the shortcut is in play
+    assert raw._VOCABULARIES["thal-lie"].framed  # learned: the shortcut is in play
     # Element 1 claims 11 bytes: the rest happens to hold known elements, which must not hide it.
     data = framed(["fixed"]) + struct.pack("<I", 11) + framed(["normal"])[1:] + framed(["fixed"])
     with pytest.raises(ServiceError) as refused:
@@ -63,3 +67,15 @@ def test_the_vocabulary_is_bounded() -> None:
         texts = [f"value-{i}" for i in range(start, start + 10)]
         assert list(raw._strings("many", framed(texts), 10)) == texts
     assert len(raw._VOCABULARIES["many"].texts) <= raw._Vocabulary.MAX_ELEMENTS
+
+
+def test_known_elements_are_split_by_the_shortcut() -> None:
+    """The shortcut is taken (not only correct when it is): once learned, a tensor of known elements, of
+    lengths 1 to 64, is split without the loop. (An empty text, four zero bytes framed, makes the guess
+    see a start too many: such tensors take the loop.)"""
+    texts = ["normal", "fixed", "reversible", "é", "y" * 64, "a\x00b"]
+    raw._strings("known", framed(texts), len(texts))
+    data = framed(texts * 100)
+    split = raw._VOCABULARIES["known"].split(data, len(texts) * 100)
+    assert split is not None and split.tolist() == texts * 100
+    assert raw._VOCABULARIES["known"].split(data, len(texts) * 100 - 1) is None  # the count is checked
