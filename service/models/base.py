@@ -287,10 +287,10 @@ class Model(ABC):
         checked against its TensorInput's datatypes and shapes, → the float32 matrix; a ServiceError
         (status 400) names the input, row and value that the model cannot take."""
 
-    def tensor_row(self, values: dict[str, Any]) -> list[Any] | None:
-        """One row's input values (a scalar or None per input given, unchecked) → the row `predict_one`
-        takes, when the model plainly accepts every value; None to leave the request to `tensor_matrix`,
-        which decides and words any refusal. This default always leaves it."""
+    def tensor_row(self, values: list[Any]) -> list[Any] | None:
+        """One row's input values (a scalar, unchecked, or None, per input in `tensor_inputs`' order) → the
+        row `predict_one` takes, when the model plainly accepts every value; None to leave the request to
+        `tensor_matrix`, which decides and words any refusal. This default always leaves it."""
         return None
 
     @abstractmethod
