@@ -191,3 +191,12 @@ class HeartModel(TabularModel):
             "prediction": lambda: (shape, decisions.tolist()),
             "label": lambda: (shape, [HEART_LABELS[d] for d in decisions.tolist()]),
         }
+
+    def row_output_tensors(self, output: Any, decision: int) -> dict[str, tuple[str, list[int], list[Any]]]:
+        # output_tensors' values for one row without numpy (~0.5 µs against ~4): float() of the float32
+        # probability is the double its .tolist() gives, so the JSON text is the same (tests/v2/test_single.py).
+        return {
+            "probability": ("FP32", [1], [float(output)]),
+            "prediction": ("INT64", [1], [decision]),
+            "label": ("BYTES", [1], [HEART_LABELS[decision]]),
+        }

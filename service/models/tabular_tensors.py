@@ -19,7 +19,7 @@ import numpy as np
 
 from service.contract import FeatureSpec
 from service.errors import ServiceError
-from service.models.base import TensorInput
+from service.models.base import TensorInput, TensorOutput
 from service.models.tensors import NUMERIC, first, show
 
 _SHAPES = ((1,), ())  # [N, 1] or [N]
@@ -51,6 +51,7 @@ class TabularTensors:
     _nullable: ClassVar[np.ndarray]
     _sparse: ClassVar[list[int]]
     _row_checks: ClassVar[list[tuple[Any, ...]]]
+    tensor_outputs: ClassVar[tuple[TensorOutput, ...]]  # the Model's
 
     def tensor_matrix(self, tensors: dict[str, np.ndarray], rows: int) -> np.ndarray:
         # Built and checked a feature per row (columns[feature] is contiguous): writing the inputs in and
@@ -97,6 +98,12 @@ class TabularTensors:
                 return None
             row.append(value)
         return row
+
+    def row_output_tensors(self, output: Any, decision: int) -> dict[str, tuple[str, list[int], list[Any]]]:
+        """Every output tensor of the one row `tensor_row` gave, by name: (datatype, shape, values), as
+        `output_tensors` gives them; a model may give the same without numpy."""
+        built = self.output_tensors(np.asarray(output)[None], np.array([decision]))  # type: ignore[attr-defined]
+        return {tensor.name: (tensor.datatype, *built[tensor.name]()) for tensor in self.tensor_outputs}
 
     def _refusal(self, matrix: np.ndarray, bad: np.ndarray, texts: dict[int, np.ndarray]) -> ServiceError:
         """The error for the first offending value, in feature order (the caller found that there is one)."""

@@ -201,16 +201,15 @@ def test_v2_unexpected_error_is_a_500_in_the_protocol_shape(
 ) -> None:
     with TestClient(app=create_app(settings), raise_server_exceptions=False) as client:
         model = client.app.state.plane.get("heart").model
-        original = model.output_tensors
-
         def broken(outputs: Any, decisions: Any) -> Any:
-            raise RuntimeError(f"secret {outputs.tolist()!r}")
+            raise RuntimeError(f"secret {outputs!r}")
 
-        model.output_tensors = broken
+        # a single row's outputs are built by row_output_tensors, a batch's by output_tensors: break both
+        model.output_tensors = model.row_output_tensors = broken
         try:
             response = client.post(INFER, content=_v2(ONE), headers=JSON_TYPE)
         finally:
-            model.output_tensors = original
+            del model.output_tensors, model.row_output_tensors  # the instance's: the class's methods again
         assert response.status_code == 500
         assert response.content == b'{"error":"internal error"}'
         assert "secret" not in caplog.text

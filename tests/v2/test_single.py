@@ -239,3 +239,20 @@ def test_concurrent_v2_single_rows_share_one_model_call(plane: tuple[DataPlane, 
         assert binary is None and got["outputs"][1:] == expected["outputs"][1:]  # prediction, label
         assert got["outputs"][0]["data"] == [pytest.approx(probability, abs=1e-6)]
     assert all(answer["probability"][2] == [pytest.approx(probability, abs=1e-6)] for answer in answers[8:])
+
+
+def test_a_rows_output_tensors_are_those_of_the_batch_path(plane: tuple[DataPlane, Any]) -> None:
+    """row_output_tensors (one row, without numpy) gives the values, and the JSON text, that output_tensors gives."""
+    model = plane[0].get("heart").model
+    outputs = np.array([0.0, 1.0, 0.36, 0.7344, 1e-8, 0.1, 0.99999994], dtype=np.float32)
+    for output in outputs:
+        for decision in (0, 1):
+            built = model.output_tensors(np.asarray(output)[None], np.array([decision]))
+            expected = {}
+            for tensor in model.tensor_outputs:
+                shape, values = built[tensor.name]()  # a list or a numpy array: compared as the list it sends
+                expected[tensor.name] = (tensor.datatype, shape, np.asarray(values).tolist())
+            got = model.row_output_tensors(output, decision)
+            assert got == expected
+            assert json.dumps(got) == json.dumps(expected)  # the same float text
+            assert list(got) == [tensor.name for tensor in model.tensor_outputs]

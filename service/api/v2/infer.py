@@ -15,13 +15,14 @@ are the JSON and the rest are the inputs that carry `parameters.binary_data_size
 from __future__ import annotations
 
 import math
-from collections.abc import Container, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import msgspec
 import numpy as np
 
 from service.api.repeated_keys import refuse_repeated_keys
+from service.api.v2 import skeleton
 from service.api.v2.errors import bad_request
 from service.api.v2.raw import NUMERIC_DTYPES, RawInput, encode
 from service.api.v2.schemas import (
@@ -223,28 +224,27 @@ async def predict(
 
 async def predict_row(served: Served, row: list[Any], threshold: float | None, names: Sequence[str]) -> Outputs:
     """One row's output tensors: it joins the micro-batch of concurrent single rows."""
-    model = served.model
-    output, decision = await served.predict_one(row, model.threshold if threshold is None else threshold)
-    return row_outputs(model, output, decision, names)
+    output, decision = await served.predict_one(row, served.model.threshold if threshold is None else threshold)
+    return row_outputs(served.model, output, decision, names)
 
 
-def row_outputs(model: Any, output: Any, decision: int, names: Container[str]) -> Outputs:
-    """The output tensors asked for of one row's output and decision."""
-    built = model.output_tensors(np.asarray(output)[None], np.array([decision]))
-    return {
-        tensor.name: (tensor.datatype, *built[tensor.name]()) for tensor in model.tensor_outputs if tensor.name in names
-    }
+def row_outputs(model: Any, output: Any, decision: int, names: Iterable[str]) -> Outputs:
+    """The output tensors asked for of one row's output and decision, in the order asked (as `predict`)."""
+    built = model.row_output_tensors(output, decision)
+    return {name: built[name] for name in names}
 
 
 def _plain(
     name: str, served: Served, body: bytes | memoryview
-) -> tuple[ScalarRequest, float | None, dict[str, bool], list[Any]] | None:
-    """The request, threshold, outputs and row when the body is plainly one row (service.api.v2.single);
-    None leaves it to the general path, which also words every refusal (the same checks, in the same order)."""
-    request = scalar_request(body)
-    if request is None:
-        return None
+) -> tuple[str | None, float | None, dict[str, bool], list[Any]] | None:
+    """The request's id, threshold, outputs and row when the body is plainly one row (service.api.v2.skeleton
+    or .single); None leaves it to the general path, which words every refusal (the same checks, in order)."""
     model = served.model
+    if (known := skeleton.read(model, body)) is not None:
+        (threshold, names), row = known
+        return None, threshold, names, row
+    if (request := scalar_request(body)) is None:
+        return None
     try:
         refuse_repeated_keys(body, envelope_keys(request))
         parameters, explain = explain_of(request.parameters)
@@ -252,8 +252,10 @@ def _plain(
         names = requested(request.outputs, [output.name for output in model.tensor_outputs], binary)
     except ServiceError:
         return None
-    row = None if explain else plain_row(model, request.inputs)
-    return None if row is None else (request, threshold, names, row)
+    if explain or (row := plain_row(model, request.inputs)) is None:
+        return None
+    skeleton.learn(model, body, request, (threshold, names))
+    return request.id, threshold, names, row
 
 
 async def infer(
@@ -263,9 +265,9 @@ async def infer(
     outputs (raises ServiceError for anything the model cannot take)."""
     model = served.model
     if (header_length is None or header_length == len(body)) and (plain := _plain(name, served, body)):
-        request, threshold, names, row = plain  # awaited here, not in predict_row: one coroutine frame less
+        request_id, threshold, names, row = plain  # awaited here, not in predict_row: one coroutine frame less
         output, decision = await served.predict_one(row, model.threshold if threshold is None else threshold)
-        return _response(name, served, request.id, names, row_outputs(model, output, decision, names))
+        return _response(name, served, request_id, names, row_outputs(model, output, decision, names))
     view = memoryview(body)
     header = body if header_length is None else view[:header_length]
     wire = _envelope(header)

@@ -80,7 +80,7 @@ def scalar_request(body: bytes | memoryview) -> ScalarRequest | None:
     return request
 
 
-def _plan(specs: tuple[Any, ...]) -> tuple[Plan, int, int]:
+def row_plan(specs: tuple[Any, ...]) -> tuple[Plan, int, int]:
     """What one_row accepts of the model's inputs (TensorInput), cached by identity: hashing 13 dataclasses
     per request (an lru_cache's key) cost more than the rest of the lookup."""
     known = _PLANS.get(id(specs))
@@ -104,7 +104,7 @@ def one_row(specs: tuple[Any, ...], inputs: Sequence[Any]) -> list[Any] | None:
     given once, of an accepted datatype and a one-row shape, its value of that datatype's type, every
     required one given; otherwise None. Positional, not by name: the model's `tensor_row` then walks its
     columns in step with the list (a dict cost ~3 µs of the ~10 the two took per heart row)."""
-    plan, required, width = _plan(specs)
+    plan, required, width = row_plan(specs)
     values: list[Any] = [None] * width
     given = 0  # a bit per column given, so that a repeated input is seen
     for tensor in inputs:
