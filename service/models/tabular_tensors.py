@@ -24,6 +24,8 @@ from service.models.tensors import NUMERIC, first, show
 
 _SHAPES = ((1,), ())  # [N, 1] or [N]
 _BAD = float("inf")  # a text category's "not a category": outside every range
+# tensor_row's values are decoded JSON, struct-unpacked bytes or protobuf contents: of these exact types
+_NOT_NUMBERS = frozenset({str, bool})
 
 
 def _is_text(spec: FeatureSpec) -> bool:
@@ -88,7 +90,7 @@ class TabularTensors:
             if value is not None:
                 if table is not None:  # a text category: its code (None if it is none of them)
                     value = table.get(value)
-                elif isinstance(value, str | bool):
+                elif type(value) in _NOT_NUMBERS:  # not isinstance(value, str | bool): ~40 % of this loop's cost
                     return None
                 if value is None or not low <= value <= high or (whole and value % 1):
                     return None
