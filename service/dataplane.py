@@ -80,8 +80,8 @@ class Served:
         decisions = self.model.decide(outputs, threshold)
         if (metrics := self.metrics) is not None:
             inc_counts(metrics.labels, np.bincount(decisions, minlength=len(self.model.labels)))
-            if metrics.missing:
-                inc_counts(metrics.missing, np.isnan(matrix).sum(axis=0))
+            if metrics.missing and (missing := np.isnan(matrix)).any():  # a sum along columns is ~5× the test
+                inc_counts(metrics.missing, missing.sum(axis=0))
         return outputs, decisions
 
     async def explain(self, matrix: np.ndarray, outputs: np.ndarray, decisions: np.ndarray) -> list[Any]:

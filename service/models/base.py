@@ -296,5 +296,6 @@ class Model(ABC):
     @abstractmethod
     def output_tensors(
         self, outputs: np.ndarray, decisions: np.ndarray
-    ) -> dict[str, Callable[[], tuple[list[int], list[Any]]]]:
-        """Each output tensor by name as a builder of (shape, flat values): only those asked for are built."""
+    ) -> dict[str, Callable[[], tuple[list[int], list[Any] | np.ndarray]]]:
+        """Each output tensor by name as a builder of (shape, flat values): only those asked for are built.
+        The values may be a flat numpy array (binary outputs are then its bytes, without a Python list)."""

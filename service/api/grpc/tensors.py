@@ -106,11 +106,13 @@ def response(
     """The answer: raw output contents if the request sent raw inputs, typed contents otherwise."""
     answer = pb.ModelInferResponse(model_name=model, model_version=version, id=request.id)
     as_raw = bool(request.raw_input_contents)
-    for name, (datatype, shape, data) in outputs.items():
+    for name, (datatype, shape, values) in outputs.items():
         tensor = answer.outputs.add(name=name, datatype=datatype, shape=shape)
         if as_raw:
-            answer.raw_output_contents.append(encode(datatype, data))
-        elif datatype == "BYTES":
+            answer.raw_output_contents.append(encode(datatype, values))
+            continue
+        data = values.tolist() if isinstance(values, np.ndarray) else values  # protobuf takes Python values
+        if datatype == "BYTES":
             tensor.contents.bytes_contents.extend(str(value).encode() for value in data)
         else:
             getattr(tensor.contents, CONTENTS_FIELD[datatype]).extend(data)

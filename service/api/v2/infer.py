@@ -45,7 +45,7 @@ _BINARY_OUTPUT_FLAGS = {"binary_data_output", "binary_data"}
 _BINARY_SIZE = "binary_data_size"
 _decode_request = msgspec.json.Decoder(WireRequest).decode
 _encode = msgspec.json.Encoder().encode
-Outputs = dict[str, tuple[str, list[int], list[Any]]]  # name → (datatype, shape, flat values)
+Outputs = dict[str, tuple[str, list[int], list[Any] | np.ndarray]]  # name → (datatype, shape, flat values)
 # The output that request parameter `explain: true` adds (heart: [N, features] Shapley values in the inputs'
 # order; digits: [N, 8, 8] occlusion maps), as /predict's `?explain=true` explains the same rows.
 CONTRIBUTIONS = "contributions"
@@ -293,6 +293,7 @@ def _response(
             raw.append(encode(datatype, data))
             tensors.append(BinaryOutput(output, shape, datatype, {_BINARY_SIZE: len(raw[-1])}))
         else:
+            data = data.tolist() if isinstance(data, np.ndarray) else data  # JSON: msgspec encodes lists
             tensors.append(ResponseOutput(name=output, shape=shape, datatype=datatype, data=data))
     response = _encode(InferenceResponse(model_name=name, model_version=served.version, outputs=tensors, id=request_id))
     if not raw:

@@ -230,8 +230,8 @@ class _Framed(dict[Any, bytes]):
         return framed
 
 
-def encode(datatype: str, values: list[Any]) -> bytes:
-    """An output tensor's flat values as raw bytes."""
+def encode(datatype: str, values: list[Any] | np.ndarray) -> bytes:
+    """An output tensor's flat values (a list or a numpy array) as raw bytes."""
     if datatype == "BYTES":
-        return b"".join(map(_Framed().__getitem__, values))
+        return b"".join(map(_Framed().__getitem__, values.tolist() if isinstance(values, np.ndarray) else values))
     return np.asarray(values, dtype=NUMERIC_DTYPES[datatype]).tobytes()
