@@ -8,7 +8,8 @@ single that cost ~450 µs of CPU at 32 in flight against ~75 µs for a `/predict
 JSON body is decoded once, with every `data` typed as one JSON scalar (`ScalarRequest`), and the values are
 checked one by one in Python (`one_row` the protocol's part, the model's `tensor_row` the values'). With
 the direct route (service.asgi), a V2 single at 32 in flight costs ~155 µs (`python -m bench.ab --cost`:
-6,512 requests per CPU-second against 2,199 before, /predict/heart single 14,179).
+6,512 requests per CPU-second against 2,199 before, /predict/heart single 14,179). A body this path took
+is learned (service.api.v2.skeleton): the same body again but for its values skips the decode below.
 
 It only ever accepts. Anything it does not plainly take (a name, datatype, shape, nesting or value that
 is not right, a tensor parameter, an explanation, anything unknown) makes it decline, and the general
