@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -19,10 +21,12 @@ from service.contract import HEART_EXAMPLE, HEART_FEATURES
 from service.dataplane import DataPlane, Served
 from service.errors import ServiceError
 from service.settings import Settings
+from tests.service.processes import start, stop, wait_ready
 from tests.v2.tensors import heart_inputs
 from tests.v2.test_single import MAX_BATCH, _general, edges
 
 COMPACT = (",", ":")
+JSON = {"content-type": "application/json"}
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +200,27 @@ def test_a_skeletons_answer_is_the_single_paths(heart: tuple[Served, asyncio.Abs
         again, _ = loop.run_until_complete(infer("heart", served, body, MAX_BATCH))
         assert skeleton.read(served.model, body) is not None
         assert again == first
+
+
+def test_over_sockets_every_reference_patient_as_a_v2_single_equals_the_predict_route(
+    small_artifacts: Path, heart_reference: dict[str, Any]
+) -> None:
+    """A real `python -m service`: every reference patient sent as a V2 single in the same envelope (so all
+    but the first of each envelope are read by its learned skeleton), flat and compact, and nested and
+    spaced as tritonclient spaces JSON, answers as POST /predict/heart does."""
+    process, url = start(small_artifacts, SERVICE_ACCESS_LOG="false")
+    try:
+        wait_ready(process, url)
+        with httpx.Client(base_url=url, timeout=10) as client:
+            for patient in heart_reference["inputs"]:
+                single = client.post("/predict/heart", json=patient).json()
+                for nested, separators in ((False, COMPACT), (True, None)):
+                    body = json.dumps({"inputs": heart_inputs([patient], nested=nested)}, separators=separators)
+                    response = client.post("/v2/models/heart/infer", content=body, headers=JSON)
+                    assert response.status_code == 200, response.text
+                    outputs = {tensor["name"]: tensor["data"] for tensor in response.json()["outputs"]}
+                    assert outputs["probability"] == [pytest.approx(single["probability"], abs=1e-6)]
+                    assert outputs["prediction"] == [single["prediction"]]
+                    assert outputs["label"] == [single["label"]]
+    finally:
+        stop(process)
