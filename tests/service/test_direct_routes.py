@@ -201,6 +201,7 @@ def test_v2_unexpected_error_is_a_500_in_the_protocol_shape(
 ) -> None:
     with TestClient(app=create_app(settings), raise_server_exceptions=False) as client:
         model = client.app.state.plane.get("heart").model
+
         def broken(outputs: Any, decisions: Any) -> Any:
             raise RuntimeError(f"secret {outputs!r}")
 

@@ -237,8 +237,7 @@ def row_outputs(model: Any, output: Any, decision: int, names: Iterable[str]) ->
 def _plain(
     name: str, served: Served, body: bytes | memoryview
 ) -> tuple[str | None, float | None, dict[str, bool], list[Any]] | None:
-    """The request's id, threshold, outputs and row when the body is plainly one row (service.api.v2.skeleton
-    or .single); None leaves it to the general path, which words every refusal (the same checks, in order)."""
+    """(id, threshold, outputs, row) of a body plainly one row (v2.skeleton, v2.single); None: the general path."""
     model = served.model
     if (known := skeleton.read(model, body)) is not None:
         (threshold, names), row = known
