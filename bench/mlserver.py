@@ -74,7 +74,7 @@ def start_mlserver(mlserver: Path, version_dir: Path, work: Path) -> Server:
     config = work / "mlserver"
     config.mkdir()
     mlserver_config(config, version_dir, port)
-    command = [str(mlserver), "start", str(config)]
+    command = [str(mlserver.absolute()), "start", str(config)]  # absolute: it starts in `work`
     # In the run's directory: MLServer keeps its metrics files in ./.metrics of wherever it starts.
     server = start_server("mlserver", command, dict(os.environ), port, work / "mlserver.log", cwd=work)
     try:
