@@ -145,6 +145,7 @@ COST_BURSTS = {
     "v2_heart": 300,
     "v2_heart_x32": 640,
     "v2_heart_binary": 300,
+    "v2_heart_binary_x32": 640,
     "v2_heart_batch": 10,
     "v2_heart_batch_binary": 20,
 }

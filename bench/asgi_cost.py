@@ -142,6 +142,7 @@ def cases(artifacts: Path) -> dict[str, Case]:
         "v2_heart": ("POST", V2, _v2([HEART]), 1),
         "v2_heart_x32": ("POST", V2, _v2([HEART]), 32),
         "v2_heart_binary": ("POST", V2, binary, 1, binary_headers),
+        "v2_heart_binary_x32": ("POST", V2, binary, 32, binary_headers),  # as tritonclient.http sends one row
         "v2_heart_batch": ("POST", V2, _v2([HEART, NULLS] * 500), 1),
         "v2_heart_batch_binary": ("POST", V2, binary_batch, 1, binary_batch_headers),
     }

@@ -3,6 +3,7 @@ reference rows as V2 input tensors."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from litestar.testing import TestClient
 
 from service.app import create_app
+from service.dataplane import DataPlane, Served
 from service.settings import Settings
 
 
@@ -46,3 +48,13 @@ def expect_v2_error() -> V2Error:
         return message
 
     return check
+
+
+@pytest.fixture(scope="module")
+def heart(v2_settings: Settings) -> Iterator[tuple[Served, asyncio.AbstractEventLoop]]:
+    """The heart model served by a data plane of its own (no app), with the loop to run its calls on."""
+    loop = asyncio.new_event_loop()
+    plane = DataPlane(v2_settings)
+    loop.run_until_complete(plane.load_all())
+    yield plane.get("heart"), loop
+    loop.close()

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from service.api.v2.infer import _envelope, _inputs, infer, input_arrays, predict
-from service.api.v2.raw import RawInput
+from service.api.v2.infer import _envelope, infer, input_arrays, predict
+from service.api.v2.raw import RawInput, binary_inputs
 from service.api.v2.single import plain_row, scalar_request
 from service.contract import HEART_EXAMPLE, HEART_FEATURES
 from service.dataplane import DataPlane
@@ -39,7 +39,7 @@ def plane(v2_settings: Settings) -> Iterator[tuple[DataPlane, asyncio.AbstractEv
 def _general(model: Any, body: bytes) -> np.ndarray | ServiceError:
     """The general path's matrix for a JSON body, or its refusal."""
     try:
-        tensors = _inputs(_envelope(body), None)
+        tensors = binary_inputs(_envelope(body), None)
         arrays, rows = input_arrays(model, tensors, MAX_BATCH)
         return model.tensor_matrix(arrays, rows)
     except ServiceError as error:

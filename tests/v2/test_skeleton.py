@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,24 +17,14 @@ from hypothesis import strategies as st
 from service.api.v2 import skeleton
 from service.api.v2.infer import _plain, infer
 from service.contract import HEART_EXAMPLE, HEART_FEATURES
-from service.dataplane import DataPlane, Served
+from service.dataplane import Served
 from service.errors import ServiceError
-from service.settings import Settings
 from tests.service.processes import start, stop, wait_ready
 from tests.v2.tensors import heart_inputs
 from tests.v2.test_single import MAX_BATCH, _general, edges
 
 COMPACT = (",", ":")
 JSON = {"content-type": "application/json"}
-
-
-@pytest.fixture(scope="module")
-def heart(v2_settings: Settings) -> Iterator[tuple[Served, asyncio.AbstractEventLoop]]:
-    loop = asyncio.new_event_loop()
-    plane = DataPlane(v2_settings)
-    loop.run_until_complete(plane.load_all())
-    yield plane.get("heart"), loop
-    loop.close()
 
 
 def _bodies() -> list[bytes]:

@@ -24,7 +24,7 @@ import numpy as np
 from service.api.repeated_keys import refuse_repeated_keys
 from service.api.v2 import skeleton
 from service.api.v2.errors import bad_request
-from service.api.v2.raw import NUMERIC_DTYPES, RawInput, encode
+from service.api.v2.raw import BINARY_SIZE, binary_inputs, encode
 from service.api.v2.schemas import (
     NO_DATA,
     BinaryOutput,
@@ -42,7 +42,6 @@ from service.errors import ServiceError
 
 # Flags clients send for Triton's binary extension: whether outputs are sent as raw bytes.
 _BINARY_OUTPUT_FLAGS = {"binary_data_output", "binary_data"}
-_BINARY_SIZE = "binary_data_size"
 _decode_request = msgspec.json.Decoder(WireRequest).decode
 _encode = msgspec.json.Encoder().encode
 Outputs = dict[str, tuple[str, list[int], list[Any] | np.ndarray]]  # name → (datatype, shape, flat values)
@@ -110,43 +109,6 @@ def threshold_of(parameters: Parameters | None, accepts_threshold: bool, model: 
             )
         threshold = float(value)
     return threshold, binary
-
-
-def _inputs(request: WireRequest, rest: memoryview | None) -> list[Tensor]:
-    """The JSON inputs, with those whose bytes follow the JSON cut from `rest` (sizes checked first)."""
-    tensors: list[Tensor] = []
-    offset = 0
-    for tensor in request.inputs:
-        size = None
-        for key, value in (tensor.parameters or {}).items():
-            if key != _BINARY_SIZE:
-                raise bad_request(f"input {tensor.name[:64]!r}: unknown parameter {key[:64]!r}", "unknown_field")
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise bad_request(f"input {tensor.name[:64]!r}: {_BINARY_SIZE} {repr(value)[:32]} is not a size")
-            size = value
-        if size is None:
-            tensors.append(tensor)
-            continue
-        if rest is None:
-            raise bad_request(
-                f"input {tensor.name[:64]!r}: {_BINARY_SIZE} without an Inference-Header-Content-Length header"
-            )
-        if tensor.data is not NO_DATA:
-            raise bad_request(f"input {tensor.name[:64]!r}: both `data` and {_BINARY_SIZE}")
-        if size > len(rest) - offset:
-            raise bad_request(
-                f"input {tensor.name[:64]!r}: {_BINARY_SIZE} {size} is more than the {len(rest) - offset} bytes left",
-                "size",
-            )
-        if tensor.datatype not in NUMERIC_DTYPES and tensor.datatype != "BYTES":
-            raise bad_request(f"input {tensor.name[:64]!r}: unknown datatype {tensor.datatype[:16]!r}", "datatype")
-        tensors.append(RawInput(tensor.name, tensor.shape, tensor.datatype, rest[offset : offset + size]))
-        offset += size
-    if rest is not None and offset != len(rest):
-        raise bad_request(
-            f"the body has {len(rest) - offset} bytes after the last binary input (the sizes do not add up)", "size"
-        )
-    return tensors
 
 
 def requested(outputs: Sequence[WireOutput] | None, known: list[str], binary: bool) -> dict[str, bool]:
@@ -269,14 +231,22 @@ async def infer(
         return _response(name, served, request_id, names, row_outputs(model, output, decision, names))
     view = memoryview(body)
     header = body if header_length is None else view[:header_length]
+    if header_length is not None and (known := skeleton.read_raw(model, header, view[header_length:])):
+        (threshold, names), row = known  # a binary single row whose JSON header was taken before
+        output, decision = await served.predict_one(row, model.threshold if threshold is None else threshold)
+        return _response(name, served, None, names, row_outputs(model, output, decision, names))
     wire = _envelope(header)
     refuse_repeated_keys(header, envelope_keys(wire))
     parameters, explain = explain_of(wire.parameters)
     threshold, binary = threshold_of(parameters, model.overridable_threshold, name)
-    inputs = _inputs(wire, None if header_length is None else view[header_length:])
+    inputs = binary_inputs(wire, None if header_length is None else view[header_length:])
     known = [output.name for output in model.tensor_outputs] + ([CONTRIBUTIONS] if explain else [])
     names = requested(wire.outputs, known, binary)
-    values = await predict(served, inputs, threshold, list(names), max_batch, explain=explain)
+    if header_length is not None and not (explain or wire.id) and (row := plain_row(model, inputs)) is not None:
+        skeleton.learn_raw(model, bytes(header), inputs, (threshold, names))  # then as `predict` does a plain row
+        values = await predict_row(served, row, threshold, list(names))
+    else:
+        values = await predict(served, inputs, threshold, list(names), max_batch, explain=explain)
     return _response(name, served, wire.id, names, values)
 
 
@@ -290,7 +260,7 @@ def _response(
         datatype, shape, data = values[output]
         if as_binary:
             raw.append(encode(datatype, data))
-            tensors.append(BinaryOutput(output, shape, datatype, {_BINARY_SIZE: len(raw[-1])}))
+            tensors.append(BinaryOutput(output, shape, datatype, {BINARY_SIZE: len(raw[-1])}))
         else:
             data = data.tolist() if isinstance(data, np.ndarray) else data  # JSON: msgspec encodes lists
             tensors.append(ResponseOutput(name=output, shape=shape, datatype=datatype, data=data))

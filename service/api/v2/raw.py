@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from service.api.v2.errors import bad_request
+from service.api.v2.schemas import NO_DATA
 
 # Little-endian element types of the numeric datatypes the protocol defines.
 NUMERIC_DTYPES = {
@@ -34,6 +35,7 @@ NUMERIC_DTYPES = {
     "FP64": np.dtype("<f8"),
 }
 _LENGTH = struct.Struct("<I")
+BINARY_SIZE = "binary_data_size"  # an input's parameter: its data follow the JSON, this many bytes
 # One element of each numeric datatype, for RawInput.one (a single row: struct is ~10× cheaper than numpy there).
 _ELEMENT = {datatype: struct.Struct("<" + dtype.char) for datatype, dtype in NUMERIC_DTYPES.items()}
 
@@ -63,20 +65,63 @@ class RawInput:
         return np.frombuffer(self.raw, dtype=dtype).astype(np.float64)
 
     def one(self) -> tuple[bool, Any]:
-        """(True, the value) when the tensor is exactly one well-formed element (a float for numbers, NaN
-        included; a str for BYTES), else (False, None): values() then finds what is wrong."""
-        raw = self.raw
-        if self.datatype == "BYTES":
-            if len(raw) < 4 or _LENGTH.unpack_from(raw)[0] != len(raw) - 4:
-                return False, None
-            try:
-                return True, bytes(raw[4:]).decode()
-            except UnicodeDecodeError:
-                return False, None
-        element = _ELEMENT.get(self.datatype)
-        if element is None or len(raw) != element.size:
+        """(True, the value) when the tensor is exactly one well-formed element, else (False, None):
+        values() then finds what is wrong."""
+        return one_element(self.datatype, self.raw)
+
+
+def one_element(datatype: str, raw: bytes | memoryview) -> tuple[bool, Any]:
+    """(True, the value) when `raw` is exactly one well-formed element of `datatype` (a float for numbers,
+    NaN included; a str for BYTES), else (False, None)."""
+    if datatype == "BYTES":
+        if len(raw) < 4 or _LENGTH.unpack_from(raw)[0] != len(raw) - 4:
             return False, None
-        return True, float(element.unpack(raw)[0])
+        try:
+            return True, bytes(raw[4:]).decode()
+        except UnicodeDecodeError:
+            return False, None
+    element = _ELEMENT.get(datatype)
+    if element is None or len(raw) != element.size:
+        return False, None
+    return True, float(element.unpack(raw)[0])
+
+
+def binary_inputs(request: Any, rest: memoryview | None) -> list[Any]:
+    """A request's inputs (service.api.v2.schemas.WireRequest), with those whose bytes follow its JSON
+    (`parameters.binary_data_size`, in input order) cut from `rest` as RawInputs, every size checked first."""
+    tensors: list[Any] = []
+    offset = 0
+    for tensor in request.inputs:
+        size = None
+        for key, value in (tensor.parameters or {}).items():
+            if key != BINARY_SIZE:
+                raise bad_request(f"input {tensor.name[:64]!r}: unknown parameter {key[:64]!r}", "unknown_field")
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise bad_request(f"input {tensor.name[:64]!r}: {BINARY_SIZE} {repr(value)[:32]} is not a size")
+            size = value
+        if size is None:
+            tensors.append(tensor)
+            continue
+        if rest is None:
+            raise bad_request(
+                f"input {tensor.name[:64]!r}: {BINARY_SIZE} without an Inference-Header-Content-Length header"
+            )
+        if tensor.data is not NO_DATA:
+            raise bad_request(f"input {tensor.name[:64]!r}: both `data` and {BINARY_SIZE}")
+        if size > len(rest) - offset:
+            raise bad_request(
+                f"input {tensor.name[:64]!r}: {BINARY_SIZE} {size} is more than the {len(rest) - offset} bytes left",
+                "size",
+            )
+        if tensor.datatype not in NUMERIC_DTYPES and tensor.datatype != "BYTES":
+            raise bad_request(f"input {tensor.name[:64]!r}: unknown datatype {tensor.datatype[:16]!r}", "datatype")
+        tensors.append(RawInput(tensor.name, tensor.shape, tensor.datatype, rest[offset : offset + size]))
+        offset += size
+    if rest is not None and offset != len(rest):
+        raise bad_request(
+            f"the body has {len(rest) - offset} bytes after the last binary input (the sizes do not add up)", "size"
+        )
+    return tensors
 
 
 # Per element length (0..255): the bits of an element's first 8 framed bytes that belong to it (its length

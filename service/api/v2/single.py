@@ -152,6 +152,11 @@ def _raw_value(tensor: Any) -> Any:
             return _DECLINE
     else:
         return _DECLINE
+    return nan_as_none(value)
+
+
+def nan_as_none(value: Any) -> Any:
+    """None for NaN: a raw or typed number's way to say missing, counted as the general path counts it."""
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
