@@ -225,16 +225,19 @@ async def infer(
     """The response body for one REST request, and its JSON header's length if it carries binary
     outputs (raises ServiceError for anything the model cannot take)."""
     model = served.model
-    if (header_length is None or header_length == len(body)) and (plain := _plain(name, served, body)):
+    view = memoryview(body)
+    if header_length is None or header_length == len(body):
+        plain = _plain(name, served, body)
+    elif known := skeleton.read_raw(model, view[:header_length], view[header_length:]):
+        (threshold, names), row = known  # a binary single row whose JSON header was taken before
+        plain = None, threshold, names, row
+    else:
+        plain = None
+    if plain is not None:
         request_id, threshold, names, row = plain  # awaited here, not in predict_row: one coroutine frame less
         output, decision = await served.predict_one(row, model.threshold if threshold is None else threshold)
         return _response(name, served, request_id, names, row_outputs(model, output, decision, names))
-    view = memoryview(body)
     header = body if header_length is None else view[:header_length]
-    if header_length is not None and (known := skeleton.read_raw(model, header, view[header_length:])):
-        (threshold, names), row = known  # a binary single row whose JSON header was taken before
-        output, decision = await served.predict_one(row, model.threshold if threshold is None else threshold)
-        return _response(name, served, None, names, row_outputs(model, output, decision, names))
     wire = _envelope(header)
     refuse_repeated_keys(header, envelope_keys(wire))
     parameters, explain = explain_of(wire.parameters)

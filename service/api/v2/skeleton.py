@@ -79,11 +79,16 @@ def _cut(body: bytes) -> tuple[tuple[bytes, ...], list[bytes]] | None:
     return tuple(key), values
 
 
-def _learned(specs: tuple[Any, ...]) -> dict[tuple[bytes, ...], Skeleton]:
-    known = _LEARNED.get(id(specs))
+def _per_model(store: dict[int, tuple[Any, dict[Any, Any]]], specs: tuple[Any, ...]) -> dict[Any, Any]:
+    """The model's learned skeletons in `store`, by the identity of its `tensor_inputs` (as single._PLANS)."""
+    known = store.get(id(specs))
     if known is None or known[0] is not specs:
-        known = _LEARNED[id(specs)] = (specs, {})
+        known = store[id(specs)] = (specs, {})
     return known[1]
+
+
+def _learned(specs: tuple[Any, ...]) -> dict[tuple[bytes, ...], Skeleton]:
+    return _per_model(_LEARNED, specs)
 
 
 def read(model: Any, body: bytes) -> tuple[Any, list[Any]] | None:
@@ -165,10 +170,7 @@ _LEARNED_RAW: dict[int, tuple[Any, dict[bytes, RawSkeleton]]] = {}
 
 
 def _learned_raw(specs: tuple[Any, ...]) -> dict[bytes, RawSkeleton]:
-    known = _LEARNED_RAW.get(id(specs))
-    if known is None or known[0] is not specs:
-        known = _LEARNED_RAW[id(specs)] = (specs, {})
-    return known[1]
+    return _per_model(_LEARNED_RAW, specs)
 
 
 def read_raw(model: Any, header: bytes | memoryview, data: memoryview) -> tuple[Any, list[Any]] | None:
@@ -192,7 +194,7 @@ def read_raw(model: Any, header: bytes | memoryview, data: memoryview) -> tuple[
     return None if row is None else (skeleton.request, row)
 
 
-def learn_raw(model: Any, header: bytes | memoryview, inputs: list[Any], asked: Any) -> None:
+def learn_raw(model: Any, header: bytes, inputs: list[Any], asked: Any) -> None:
     """Keep the layout of a binary single row the general path took plainly (`inputs` as it cut them:
     all raw, one value each; `asked` what it read of the envelope). Bounded as the JSON skeletons are."""
     learned = _learned_raw(model.tensor_inputs)
@@ -206,4 +208,4 @@ def learn_raw(model: Any, header: bytes | memoryview, inputs: list[Any], asked: 
             return
         slots.append((entry[0], tensor.datatype, offset, offset + len(tensor.raw)))
         offset += len(tensor.raw)
-    learned[bytes(header)] = RawSkeleton(slots, offset, asked)
+    learned[header] = RawSkeleton(slots, offset, asked)
