@@ -20,7 +20,7 @@ import numpy as np
 from service.contract import FeatureSpec
 from service.errors import ServiceError
 from service.models.base import TensorInput, TensorOutput
-from service.models.tensors import NUMERIC, first, show
+from service.models.tensors import NUMERIC, Categorical, first, show
 
 _SHAPES = ((1,), ())  # [N, 1] or [N]
 _BAD = float("inf")  # a text category's "not a category": outside every range
@@ -58,14 +58,23 @@ class TabularTensors:
     def tensor_matrix(self, tensors: dict[str, np.ndarray], rows: int) -> np.ndarray:
         # Built and checked a feature per row (columns[feature] is contiguous): writing the inputs in and
         # comparing along rows took a 1000-row heart batch from ~184 to ~133 µs (timeit, busy machine).
-        columns = np.full((len(self.features), rows), np.nan)
+        # In float32 when every number came as float32 (binary FP32, as tritonclient sends): the checks
+        # are exact either way (float32 → float64 is exact, and the bounds stay float64), and the matrix
+        # needs no conversion.
+        exact = np.float32 if all(tensor.dtype != np.float64 for tensor in tensors.values()) else np.float64
+        columns = np.full((len(self.features), rows), np.nan, dtype=exact)
         texts: dict[int, np.ndarray] = {}
         for name, tensor in tensors.items():
             index = self._index[name]
             values = tensor.reshape(-1)
             if index in self._tables:
                 texts[index] = values
-                columns[index] = list(map(self._tables[index].get, values.tolist(), repeat(_BAD)))
+                table = self._tables[index]
+                if isinstance(values, Categorical):  # a code per category, then one gather: ~5 µs, not ~45
+                    codes = [table.get(text, _BAD) for text in values.categories.tolist()]
+                    columns[index] = np.array(codes)[values.codes]
+                else:
+                    columns[index] = list(map(table.get, values.tolist(), repeat(_BAD)))
             else:
                 columns[index] = values
         # NaN compares False everywhere: a missing value is never `inside`, and is let through below only

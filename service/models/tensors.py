@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
 import numpy as np
 
 NUMERIC = ("FP32", "FP64", "INT64")
@@ -17,3 +20,40 @@ def show(value: object) -> str:
 def first(mask: np.ndarray) -> int:
     """The index of the first True in a 1-D mask (the caller checked that there is one)."""
     return int(np.argmax(mask))
+
+
+@dataclass(frozen=True, slots=True)
+class Categorical:
+    """A text tensor held as pandas holds a categorical column: its distinct `categories` (str) and, per
+    element, the index of its category (`codes`). What a wire parser that recognises elements it has seen
+    before gives (service.api.v2.raw) instead of a str object per element: a model maps the few categories
+    to its codes and gathers, rather than looking up every element (tabular_tensors). It answers the few
+    array questions the tensor checks ask (shape, size, reshape, one element)."""
+
+    codes: np.ndarray  # integers, any shape
+    categories: np.ndarray  # object array of str
+    dtype: ClassVar[np.dtype] = np.dtype(object)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.codes.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.codes.ndim
+
+    @property
+    def size(self) -> int:
+        return self.codes.size
+
+    def reshape(self, *shape: Any) -> Categorical:
+        return Categorical(self.codes.reshape(*shape), self.categories)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.categories[self.codes[index]]
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def tolist(self) -> list[Any]:
+        return self.categories[self.codes].tolist()

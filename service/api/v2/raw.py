@@ -18,6 +18,7 @@ import numpy as np
 
 from service.api.v2.errors import bad_request
 from service.api.v2.schemas import NO_DATA
+from service.models.tensors import Categorical
 
 # Little-endian element types of the numeric datatypes the protocol defines.
 NUMERIC_DTYPES = {
@@ -49,8 +50,10 @@ class RawInput:
     datatype: str
     raw: bytes | memoryview
 
-    def values(self) -> np.ndarray:
-        """float64 (numbers) or an object array of str (BYTES), flat; a 400 if the bytes do not fit."""
+    def values(self) -> np.ndarray | Categorical:
+        """Numbers as float32 (FP16, FP32) or float64 (the rest: exact for every FP64 and INT32 value);
+        BYTES as str (a Categorical when every element is one seen before, else an object array); flat,
+        a 400 if the bytes do not fit. FP32 and FP64 are views of the body, not copies (read-only)."""
         count = math.prod(self.shape)
         if self.datatype == "BYTES":
             return _strings(self.name, self.raw, count)
@@ -62,7 +65,10 @@ class RawInput:
                 f"needs {expected}",
                 "size",
             )
-        return np.frombuffer(self.raw, dtype=dtype).astype(np.float64)
+        array = np.frombuffer(self.raw, dtype=dtype)
+        if self.datatype in ("FP32", "FP64"):
+            return array  # a copy of 1000 values each, 12 inputs: ~20 µs of a 1000-row request saved
+        return array.astype(np.float32 if dtype.itemsize <= 2 else np.float64)  # exact either way
 
     def one(self) -> tuple[bool, Any]:
         """(True, the value) when the tensor is exactly one well-formed element, else (False, None):
@@ -174,8 +180,8 @@ class _Vocabulary:
         self.keys = np.empty(0, dtype=np.uint64)  # the elements' keys, sorted
         self.codes = np.empty(0, dtype=np.intp)  # the code of each sorted key
 
-    def split(self, data: bytes, count: int) -> np.ndarray | None:
-        """The `count` elements as an object array of str, or None where the guess is not the parse."""
+    def split(self, data: bytes, count: int) -> Categorical | None:
+        """The `count` elements (as indices into the known texts), or None where the guess is not the parse."""
         size = len(data)
         if not self.framed or count == 0 or size < 4:
             return None
@@ -188,7 +194,7 @@ class _Vocabulary:
         codes = self.codes[found]
         if b"".join(map(self.framed.__getitem__, codes.tolist())) != data:
             return None
-        return self.texts[codes]
+        return Categorical(codes, self.texts)
 
     def learn(self, texts: dict[bytes, str]) -> None:
         """Add the elements a loop parse decoded (element bytes → text), when all new ones fit the bound."""
@@ -214,7 +220,7 @@ _VOCABULARIES: dict[str, _Vocabulary] = {}
 _MAX_VOCABULARIES = 256  # input names; past that, new names are parsed by the loop only
 
 
-def _strings(name: str, raw: bytes | memoryview, count: int) -> np.ndarray:
+def _strings(name: str, raw: bytes | memoryview, count: int) -> np.ndarray | Categorical:
     """The elements as str; each length checked against what is left (see _Vocabulary for the shortcut)."""
     data = bytes(raw)
     vocabulary = _VOCABULARIES.get(name)
