@@ -18,6 +18,7 @@ import numpy as np
 
 from service.api.v2.errors import bad_request
 from service.api.v2.schemas import NO_DATA
+from service.api.v2.vocabulary import Vocabulary
 from service.models.tensors import Categorical
 
 # Little-endian element types of the numeric datatypes the protocol defines.
@@ -130,102 +131,17 @@ def binary_inputs(request: Any, rest: memoryview | None) -> list[Any]:
     return tensors
 
 
-# Per element length (0..255): the bits of an element's first 8 framed bytes that belong to it (its length
-# byte and up to 4 content bytes; the rest may be the next element's), for _Vocabulary's keys.
-_HEAD_MASKS = np.array(
-    [0xFF | sum(0xFF << (8 * (4 + k)) for k in range(min(length, 4))) for length in range(256)], dtype=np.uint64
-)
-
-
-def _keys(padded: bytes, starts: np.ndarray) -> np.ndarray:
-    """A uint64 per framed element starting at `starts` (each length below 256): its length, first 4 and
-    last 3 bytes. Unaligned overlapping views read 8 (4) bytes at every offset in one gather each."""
-    offsets = len(padded) - 8
-    heads = np.ndarray((offsets,), dtype="<u8", buffer=padded, strides=(1,))[starts]
-    lengths = (heads & 0xFF).astype(np.intp)
-    # The last 4 framed bytes (a guessed length may run past the data: clipped, the join check refuses it)
-    last = np.minimum(starts + lengths, offsets - 1)
-    tails = np.ndarray((offsets,), dtype="<u4", buffer=padded, strides=(1,))[last]
-    return (heads & _HEAD_MASKS[lengths]) | ((tails & 0xFFFFFF).astype(np.uint64) << np.uint64(8))
-
-
-class _Vocabulary:
-    """The framed elements (length + bytes) an input's BYTES tensors held before, to split the next one
-    with a few numpy operations instead of an element-by-element loop.
-
-    Why: BYTES inputs of a model are mostly categories (heart's `thal`), so the same few elements repeat,
-    and splitting a 1000-element tensor was the largest part of a 1000-row binary or gRPC request. With a
-    regular expression over the known elements (the previous shortcut) `_strings` took 192–218 µs for
-    1000 `thal` elements; with this, 100–107 µs (timeit, the two alternating in one run, busy machine).
-
-    How: an element shorter than 256 bytes starts with its length byte and three zero bytes, so the
-    offsets followed by three zeros are the guessed starts; each guessed element's key (length, first 4
-    and last 3 bytes) looks up a known element. That is only a guess, never a judge: it is taken when the
-    known elements it names, framed and joined, are the data byte for byte. Parsing is deterministic
-    (each element's length says where the next begins), so data equal to such a join parses as exactly
-    those elements: the guess is the true parse. Anything else (a new value, a lying length, two known
-    elements with one key, an empty element: its four zero bytes look like a start too) goes through the
-    loop, which words every refusal; new short values are learned when all of them fit under the bound,
-    so a client cannot grow it without limit.
-    """
-
-    MAX_ELEMENTS = 64
-    MAX_ELEMENT_BYTES = 64
-
-    __slots__ = ("codes", "framed", "keys", "texts")
-
-    def __init__(self) -> None:
-        self.framed: list[bytes] = []  # code → framed element
-        self.texts = np.empty(0, dtype=object)  # code → its text
-        self.keys = np.empty(0, dtype=np.uint64)  # the elements' keys, sorted
-        self.codes = np.empty(0, dtype=np.intp)  # the code of each sorted key
-
-    def split(self, data: bytes, count: int) -> Categorical | None:
-        """The `count` elements (as indices into the known texts), or None where the guess is not the parse."""
-        size = len(data)
-        if not self.framed or count == 0 or size < 4:
-            return None
-        padded = data + bytes(8)  # so that every guessed element's 8 head bytes can be read
-        zero = np.frombuffer(padded, dtype=np.uint8, count=size) == 0
-        starts = np.flatnonzero(zero[1 : size - 2] & zero[2 : size - 1] & zero[3:size])
-        if starts.size != count:
-            return None
-        found = np.minimum(np.searchsorted(self.keys, _keys(padded, starts)), len(self.keys) - 1)  # nearest
-        codes = self.codes[found]
-        if b"".join(map(self.framed.__getitem__, codes.tolist())) != data:
-            return None
-        return Categorical(codes, self.texts)
-
-    def learn(self, texts: dict[bytes, str]) -> None:
-        """Add the elements a loop parse decoded (element bytes → text), when all new ones fit the bound."""
-        new = {}
-        for element, text in texts.items():
-            framed = _LENGTH.pack(len(element)) + element
-            if len(element) <= self.MAX_ELEMENT_BYTES and framed not in self.framed:
-                new[framed] = text
-        if not new or len(self.framed) + len(new) > self.MAX_ELEMENTS:
-            return
-        known = [*self.texts.tolist(), *new.values()]
-        self.framed += new
-        self.texts = np.empty(len(known), dtype=object)
-        self.texts[:] = known
-        padded = b"".join(element + bytes(8) for element in self.framed)
-        starts = np.cumsum([0] + [len(element) + 8 for element in self.framed[:-1]])
-        keys = _keys(padded + bytes(8), starts)
-        self.codes = np.argsort(keys, kind="stable")
-        self.keys = keys[self.codes]
-
-
-_VOCABULARIES: dict[str, _Vocabulary] = {}
+_VOCABULARIES: dict[str, Vocabulary] = {}
 _MAX_VOCABULARIES = 256  # input names; past that, new names are parsed by the loop only
 
 
 def _strings(name: str, raw: bytes | memoryview, count: int) -> np.ndarray | Categorical:
-    """The elements as str; each length checked against what is left (see _Vocabulary for the shortcut)."""
+    """The elements as str; each length checked against what is left (service.api.v2.vocabulary: the shortcut
+    for elements seen before)."""
     data = bytes(raw)
     vocabulary = _VOCABULARIES.get(name)
     if vocabulary is None and len(_VOCABULARIES) < _MAX_VOCABULARIES:
-        vocabulary = _VOCABULARIES[name] = _Vocabulary()
+        vocabulary = _VOCABULARIES[name] = Vocabulary()
     array = vocabulary.split(data, count) if vocabulary is not None else None
     if array is None:
         texts, values = _parse_strings(name, data, count)
