@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.errors import ServiceError
+from service.models.tabular_tensors import _float32_bounds
 from service.models.tensors import Categorical
 
 ROWS = 6
@@ -101,3 +102,22 @@ PATIENT = {
     "age": 63, "sex": 1, "cp": 1, "trestbps": 145, "chol": 233, "fbs": 1, "restecg": 2,
     "thalach": 150, "exang": 0, "oldpeak": 2.3, "slope": 3, "ca": 0,
 }  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    bounds=st.lists(st.floats(allow_nan=False, width=64), min_size=2, max_size=2).map(sorted),
+    values=st.lists(st.floats(width=32), min_size=1, max_size=20),
+)
+def test_float32_bounds_decide_as_the_float64_bounds(bounds, values) -> None:
+    """A float32 value is within the float32 bounds exactly when it is within the float64 ones, also for
+    bounds float32 cannot hold (0.1, 1e40) and the values next to them."""
+    low, high = np.array([bounds[0]]), np.array([bounds[1]])
+    low32, high32 = _float32_bounds(low, high)
+    near = [np.float32(bound) for bound in bounds if abs(bound) < 3e38]
+    candidates = np.array(values + near, dtype=np.float32)
+    with np.errstate(over="ignore"):  # the neighbour of float32's largest value is inf
+        above, below = np.nextafter(candidates, np.float32(np.inf)), np.nextafter(candidates, np.float32(-np.inf))
+    candidates = np.concatenate([candidates, above, below])
+    wide = (candidates.astype(np.float64) >= low[0]) & (candidates.astype(np.float64) <= high[0])
+    assert np.array_equal((candidates >= low32[0]) & (candidates <= high32[0]), wide)
