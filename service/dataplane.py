@@ -24,9 +24,10 @@ import numpy as np
 
 from service.artifact import Artifact, ArtifactError, load_artifact
 from service.batching import MicroBatcher
+from service.cells import inc_counts
 from service.contract import ONNX_FILE, REFERENCE_FILE
 from service.errors import ServiceError, from_validation_error, not_ready
-from service.metrics import ModelMetrics, inc_counts
+from service.metrics import ModelMetrics
 from service.models import MODEL_CLASSES, Model
 from service.schemas import ModelInfo
 from service.settings import Settings

@@ -28,7 +28,7 @@ DECILES = tuple(q / 10 for q in range(1, 10))
 
 
 class BucketFolder:
-    """Rows of k columns → one count per (column, bucket): a few whole-matrix numpy operations per call.
+    """Rows of k columns → one count per (column, bucket): one sort and k small searches per call.
 
     The counts come out flat, column after column, `slots` per column: buckets 0..len(edges), unused
     padding, and the missing bucket last (`slot_names` names the used ones).
@@ -37,29 +37,42 @@ class BucketFolder:
     def __init__(self, edges: Sequence[Sequence[float]]) -> None:
         width = max((len(column) for column in edges), default=0)
         self.slots = width + 2
-        # (edge rank, column, 1), padded with +inf: no value exceeds a padding edge, so a column's bucket
-        # index stays within its own buckets.
-        self._edges = np.full((width, len(edges), 1), np.inf, dtype=np.float32)
-        for index, column in enumerate(edges):
-            self._edges[: len(column), index, 0] = column
-        self._offsets = (np.arange(len(edges), dtype=np.intp) * self.slots)[:, None]
-        self._first = self._offsets[:, 0]  # each column's first bucket
-        self._missing = self._first + self.slots - 1
         self._size = len(edges) * self.slots
+        # Per column what its sorted values are searched for: its edges, then +inf (how many values are not
+        # NaN). The answers of every column go side by side into one array, column c's in _spans[c].
+        self._queries = [np.array([*column, np.inf], dtype=np.float32) for column in edges]
+        sizes = np.array([len(query) for query in self._queries], dtype=np.intp)
+        ends = np.cumsum(sizes)
+        starts = ends - sizes
+        self._spans = list(zip(starts.tolist(), ends.tolist(), strict=True))
+        self._starts, self._lasts = starts, ends - 1
+        # Where each answer's bucket goes in the flat counts, and each column's missing slot.
+        self._bucket_slots = np.array(
+            [index * self.slots + bucket for index, query in enumerate(self._queries) for bucket in range(len(query))],
+            dtype=np.intp,
+        )
+        self._missing = np.arange(len(edges), dtype=np.intp) * self.slots + self.slots - 1
 
     def counts(self, values: np.ndarray) -> np.ndarray:
         """Counts per slot (flat, int64) of a (rows, k) float32 matrix, NaN meaning missing.
 
-        Columns as rows (one transposing copy) make every comparison run along contiguous memory: measured
-        on a 1000×13 heart matrix, half the time of comparing the matrix as it comes. A missing value
-        compares False with every edge, so it first lands in bucket 0 and is then moved to the missing slot
-        by its column's count, without a pass over the whole matrix."""
-        columns = np.ascontiguousarray(values.T)
-        bucket = (columns[None] > self._edges).sum(axis=0, dtype=np.uint8)
-        counts = np.bincount((bucket + self._offsets).reshape(-1), minlength=self._size)
-        missing = np.isnan(columns).sum(axis=1)
-        counts[self._first] -= missing
-        counts[self._missing] += missing
+        Each column sorted (NaN sorts last), a search for an edge with side="right" gives how many of its
+        values are <= that edge, NaN never; bucket i is then the difference of two neighbouring answers
+        (edges[i-1] < v <= edges[i]), and the search for +inf how many are not missing. Sorting 1000 values
+        is a few µs and each search touches ~10 of them: measured on a 1000×13 heart matrix, 106-126 →
+        64 µs (timeit, same run) against comparing every value with every (padded) edge and bincounting
+        the bucket indices."""
+        columns = values.T.copy()  # a copy: sorted in place, and its rows contiguous
+        columns.sort(axis=1)
+        at_most = np.empty(len(self._bucket_slots), dtype=np.intp)
+        for (start, end), column, query in zip(self._spans, columns, self._queries, strict=True):
+            at_most[start:end] = column.searchsorted(query, side="right")
+        below = np.empty_like(at_most)
+        below[1:] = at_most[:-1]
+        below[self._starts] = 0  # a column's first bucket starts from nothing
+        counts = np.zeros(self._size, dtype=np.int64)
+        counts[self._bucket_slots] = at_most - below
+        counts[self._missing] = len(values) - at_most[self._lasts]
         return counts
 
     def slot_names(self, columns: Sequence[DriftColumn]) -> dict[int, tuple[str, str]]:
