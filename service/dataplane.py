@@ -81,8 +81,10 @@ class Served:
         decisions = self.model.decide(outputs, threshold)
         if (metrics := self.metrics) is not None:
             inc_counts(metrics.labels, np.bincount(decisions, minlength=len(self.model.labels)))
-            if metrics.missing and (missing := np.isnan(matrix)).any():  # a sum along columns is ~5× the test
-                inc_counts(metrics.missing, missing.sum(axis=0))
+            if metrics.missing and (missing := np.isnan(matrix)).any():  # counting costs ~3× the test
+                # Per column as a matrix-vector product of the 0/1 matrix (BLAS; integers, exact in float64):
+                # 1000×13, 27 → 13 µs against numpy's bool sum along axis 0 (timeit, same run).
+                inc_counts(metrics.missing, (np.ones(len(matrix)) @ missing.astype(np.float64)).astype(np.int64))
         return outputs, decisions
 
     async def explain(self, matrix: np.ndarray, outputs: np.ndarray, decisions: np.ndarray) -> list[Any]:

@@ -52,6 +52,20 @@ def test_predictions_probabilities_and_batches_are_counted(
     assert delta(before, after, "modelserve_missing_fields_total", field="ca", **labels) == missing
 
 
+def test_a_batch_counts_each_missing_field_per_column(metrics_client: TestClient, heart_version: Path) -> None:
+    """predict_matrix counts the missing fields of a batch per column (one matrix-vector product)."""
+    version = json.loads((heart_version / "manifest.json").read_text())["version"]
+    patient = {"age": 61, "sex": 1, "cp": 4, "trestbps": 140, "chol": 230, "ca": 1, "thal": "normal"}
+    batch = [patient, {**patient, "ca": None}, {**patient, "ca": None, "chol": None}, {"age": 40, "sex": 0}]
+    before = scrape(metrics_client)
+    assert metrics_client.post("/predict/heart/batch", json={"instances": batch}).status_code == 200
+    after = scrape(metrics_client)
+    expected = {"ca": 3, "chol": 2, "thal": 1, "trestbps": 1, "oldpeak": 4}  # oldpeak: never sent
+    for field, count in expected.items():
+        got = delta(before, after, "modelserve_missing_fields_total", model="heart", version=version, field=field)
+        assert got == count, field
+
+
 def test_digits_count_the_predicted_digit(metrics_client: TestClient, digits_reference: dict[str, Any]) -> None:
     body, expected = digits_reference["inputs"][0], digits_reference["probabilities"][0]
     digit = str(max(range(10), key=expected.__getitem__))
