@@ -20,6 +20,7 @@ TEXTS = st.sampled_from(
     [
         "normal", "fixed", "reversible", "", "é", "x" * 70, "fixe", "normalx", "a\x00\x00\x00b",
         "abcdXefg", "abcdYefg", "abcdEFGH1234", "abcdEFGI1234", "abcdPQR12345678", "abcdSTU12345678",
+        "m" * 20 + "X" + "m" * 19, "m" * 20 + "Y" + "m" * 19,
     ]
 )  # fmt: skip
 
@@ -99,9 +100,25 @@ def test_known_elements_are_split_by_the_shortcut() -> None:
     split = raw._VOCABULARIES["known"].split(data, len(texts) * 100)
     assert split is not None and split.tolist() == texts * 100
     assert raw._VOCABULARIES["known"].split(data, len(texts) * 100 - 1) is None  # the count is checked
-    # texts of up to 12 bytes: their two words decide, no join
+    # texts of up to 12 bytes: their head and tail words decide, no words between
     short = ["normal", "fixed", "reversible", "abcdEFGH1234", "é"]
     raw._strings("short", framed(short), len(short))
-    assert raw._VOCABULARIES["short"].covered
+    assert not raw._VOCABULARIES["short"].inner
     split = raw._VOCABULARIES["short"].split(framed(short * 200), len(short) * 200)
     assert split is not None and split.tolist() == short * 200
+
+
+def test_a_changed_byte_between_head_and_tail_is_not_taken_for_a_known_element() -> None:
+    """Every byte of a long element is compared: one changed byte anywhere makes the split fall back to the
+    loop (None), which then reads the new text."""
+    known = ["reversable defect", "q" * 64, "fixed defect"]
+    raw._strings("long", framed(known), len(known))
+    vocabulary = raw._VOCABULARIES["long"]
+    assert len(vocabulary.inner) == 7  # 68 framed bytes: head, 7 words between, tail
+    assert vocabulary.split(framed(known * 50), 150).tolist() == known * 50
+    for text in known:
+        for at in range(len(text)):
+            changed = text[:at] + chr(ord(text[at]) ^ 1) + text[at + 1 :]
+            data = framed([*known, changed])
+            assert vocabulary.split(data, 4) is None, (text, at)
+            assert list(raw._strings("long", data, 4)) == [*known, changed]
