@@ -5,6 +5,11 @@ service or the tests. It does the least a runtime can: the V2 request's columns 
 own codecs, `thal` mapped to its codes, one onnxruntime call, P(disease) and the label at the artifact's
 threshold back. No range checks, no missing-value handling beyond what the graph does: the comparison
 favours MLServer, if anything.
+
+The same predict serves REST JSON and gRPC: for a gRPC ModelInfer with `raw_input_contents` (FP32 columns,
+BYTES `thal`, as tritonclient.grpc sends), MLServer's converter unpacks each raw tensor into the input's
+`data` before predict runs (numbers as floats, BYTES as `bytes`, which StringCodec decodes to text), and
+answers raw because the request was raw. bench.mlserver checks both answers against the service's.
 """
 
 from __future__ import annotations
