@@ -41,7 +41,7 @@ from bench.payloads import build_payloads, current_version_dir
 from bench.processes import Server, free_port, http_request, start_server, stop, wait_ready
 from bench.runner import service_env
 from bench.scenarios import Scenario, check_response, service_scenarios
-from bench.wrk import find_wrk
+from bench.wrk import WrkResult, find_wrk
 
 RUNTIME = Path(__file__).with_name("competition") / "mlserver_runtime.py"
 BOTH = ("v2_heart", "v2_heart_batch", "grpc_heart", "grpc_heart_batch")  # the same bytes to both servers
@@ -153,7 +153,8 @@ def check_answers(servers: dict[str, Server], per_side: dict[str, list[Scenario]
             answers.same_answers({side: v for side, v in found.items() if v is not None}, rows)
         except answers.AnswerError as error:
             raise SystemExit(f"{name}: {error}") from None
-        print(f"{name}: {rows} rows answered by {' and '.join(found)}, alike", flush=True)
+        alike = ", alike" if len(found) > 1 else ""
+        print(f"{name}: {rows} rows answered by {' and '.join(found)}{alike}", flush=True)
 
 
 def measure(server: Server, scenario: Scenario, wrk: str, work: Path, args: argparse.Namespace) -> float:
@@ -163,10 +164,17 @@ def measure(server: Server, scenario: Scenario, wrk: str, work: Path, args: argp
     url, h2load = f"http://127.0.0.1:{scenario.grpc_port}{scenario.path}", find_h2load()
     name, frame = f"{server.name}-{scenario.name}", scenario.body or b""
     run_h2load(h2load, url, frame, work, f"{name}-warm", duration_s=1, clients=args.connections)
+    answer_bytes = len(answers.grpc_answer(scenario.grpc_port, scenario.path, frame))  # still answered after it
     result, _ = run_h2load(h2load, url, frame, work, name, duration_s=args.duration, clients=args.connections)
-    if result.errors["status"] or result.errors["read"]:
-        raise SystemExit(f"{name}: h2load saw {result.errors} failed requests")
+    if result.errors["status"] or result.errors["read"] or not answered_in_full(result, answer_bytes):
+        raise SystemExit(f"{name}: h2load saw failed calls ({result.errors}, {result.bytes_read} bytes read)")
     return result.requests_per_s * scenario.rows
+
+
+def answered_in_full(result: WrkResult, answer_bytes: int) -> bool:
+    """h2load counts a gRPC error as a success (HTTP 200, the error in a trailer, no message): the run read at
+    least an answer's bytes per call, or some calls were errors."""
+    return result.bytes_read >= result.requests * answer_bytes
 
 
 def table(figures: dict[str, dict[str, list[float]]], rows: dict[str, int]) -> list[str]:

@@ -15,10 +15,20 @@ import pytest
 
 from bench import answers
 from bench.ab import ROOT
-from bench.mlserver import BOTH, RUNTIME, SERVICE_ONLY, check_answers, mlserver_config, side_scenarios, start_service
+from bench.h2load import find_h2load, run_h2load
+from bench.mlserver import (
+    BOTH,
+    RUNTIME,
+    SERVICE_ONLY,
+    answered_in_full,
+    check_answers,
+    mlserver_config,
+    side_scenarios,
+    start_service,
+)
 from bench.payloads import Payloads, build_payloads, complete, grpc_heart, reference_inputs, repeated_rows
 from bench.processes import stop
-from bench.scenarios import Scenario, service_scenarios
+from bench.scenarios import GRPC_INFER, Scenario, service_scenarios
 from service.api.grpc import inference_pb2 as pb
 
 
@@ -123,5 +133,22 @@ def test_a_real_service_answers_json_and_grpc_and_a_different_answer_is_caught(
         wrong = [replace(s, body=other) if s.name == "grpc_heart_batch" else s for s in scenarios]
         with pytest.raises(SystemExit, match="grpc_heart_batch: b and a differ"):
             check_answers({"a": server, "b": server}, {"a": scenarios, "b": wrong})
+        _h2load_errors_are_caught(payloads.grpc_heart_batch, grpc_port, tmp_path)
     finally:
         stop(server)
+
+
+def _h2load_errors_are_caught(frame: bytes, grpc_port: int, tmp_path: Path) -> None:
+    """h2load counts calls answered with a gRPC error (an unknown model) as succeeded; answered_in_full does
+    not, and takes the real answers."""
+    request = pb.ModelInferRequest.FromString(frame[5:])
+    request.model_name = "no-such-model"
+    message = request.SerializeToString()
+    unknown = b"\x00" + struct.pack(">I", len(message)) + message
+    url = f"http://127.0.0.1:{grpc_port}{GRPC_INFER}"
+    answer_bytes = len(answers.grpc_answer(grpc_port, GRPC_INFER, frame))
+    good, _ = run_h2load(find_h2load(), url, frame, tmp_path, "good", duration_s=1, clients=2)
+    bad, _ = run_h2load(find_h2load(), url, unknown, tmp_path, "bad", duration_s=1, clients=2)
+    assert good.requests > 0 and answered_in_full(good, answer_bytes)
+    assert bad.requests > 0 and not bad.errors["status"]  # h2load saw HTTP 200s
+    assert not answered_in_full(bad, answer_bytes)
