@@ -25,6 +25,7 @@ from bench.mlserver import (
     mlserver_config,
     side_scenarios,
     start_service,
+    table,
 )
 from bench.payloads import Payloads, build_payloads, complete, grpc_heart, reference_inputs, repeated_rows
 from bench.processes import stop
@@ -152,3 +153,13 @@ def _h2load_errors_are_caught(frame: bytes, grpc_port: int, tmp_path: Path) -> N
     assert good.requests > 0 and answered_in_full(good, answer_bytes)
     assert bad.requests > 0 and not bad.errors["status"]  # h2load saw HTTP 200s
     assert not answered_in_full(bad, answer_bytes)
+
+
+def test_table_gives_medians_and_per_round_ratios() -> None:
+    figures = {
+        "grpc_heart_batch": {"mlserver": [100.0, 200.0, 100.0], "modelserve": [300.0, 300.0, 400.0]},
+        "v2_heart_batch_binary": {"mlserver": [], "modelserve": [500.0, 700.0, 600.0]},
+    }
+    lines = table(figures, {"grpc_heart_batch": 1000, "v2_heart_batch_binary": 1000})
+    assert lines[2] == "| grpc_heart_batch | 100 rows/s | 300 rows/s | 3.00 | 3.00, 1.50, 4.00 |"
+    assert lines[3] == "| v2_heart_batch_binary | (no binary tensors) | 600 rows/s | | |"
