@@ -151,3 +151,21 @@ def test_whatever_follows_a_learned_header_is_answered_as_the_general_path_answe
     got = _answer(served, loop, candidate, header)
     assert got == _general(served, loop, candidate, header)
     assert got[0] == "ok" or not taken
+
+
+def test_an_int64_value_is_eight_bytes_on_every_path(heart: tuple[Served, asyncio.AbstractEventLoop]) -> None:
+    """INT64 elements are 8 bytes: a single row whose INT64 inputs come as 4 bytes each is refused, naming
+    the first, as the general path refuses it, and one of 8 bytes each is read (struct's standard "<l" is
+    4 bytes: the element formats must not come from numpy's type characters, where "l" is int64)."""
+    served, loop = heart
+    _forget(served)
+    body, header = _binary(HEART_EXAMPLE, "INT64")
+    ok = _answer(served, loop, body, header)
+    assert ok[0] == "ok" and ok == _general(served, loop, body, header)
+    short_header = body[:header].replace(b'"binary_data_size": 8}', b'"binary_data_size": 4}')
+    numbers = b"".join(struct.pack("<i", int(HEART_EXAMPLE[name])) for name in NUMBERS)
+    short = short_header + numbers + body[header + 8 * len(NUMBERS) :]
+    for _ in range(2):  # nothing learned, then with the short form's header learned if it had been taken
+        refused = _answer(served, loop, short, len(short_header))
+        assert refused[0] == "refused" and refused == _general(served, loop, short, len(short_header))
+        assert refused[1][0] == 400 and "'age'" in refused[1][1] and "INT64" in refused[1][1]

@@ -39,7 +39,22 @@ NUMERIC_DTYPES = {
 _LENGTH = struct.Struct("<I")
 BINARY_SIZE = "binary_data_size"  # an input's parameter: its data follow the JSON, this many bytes
 # One element of each numeric datatype, for RawInput.one (a single row: struct is ~10× cheaper than numpy there).
-_ELEMENT = {datatype: struct.Struct("<" + dtype.char) for datatype, dtype in NUMERIC_DTYPES.items()}
+# struct's own codes at standard sizes, not numpy's type characters: numpy calls int64 "l", which "<l" reads
+# as 4 bytes (an INT64 single row of 4-byte values was taken).
+_SIZES = {1: "b", 2: "h", 4: "i", 8: "q"}  # signed integers by bytes (upper case: unsigned)
+_FLOATS = {2: "e", 4: "f", 8: "d"}
+
+
+def _struct_code(dtype: np.dtype) -> str:
+    if dtype.kind == "b":
+        return "?"
+    if dtype.kind == "f":
+        return _FLOATS[dtype.itemsize]
+    code = _SIZES[dtype.itemsize]
+    return code.upper() if dtype.kind == "u" else code
+
+
+_ELEMENT = {datatype: struct.Struct("<" + _struct_code(dtype)) for datatype, dtype in NUMERIC_DTYPES.items()}
 
 
 @dataclass(slots=True)
