@@ -43,7 +43,7 @@ _REQUESTS = {
 }
 
 
-def _handler(name: str, method: Callable[[Any, Any], Awaitable[Message]], request: type[Message]) -> Any:
+def _handler(name: str, method: Callable[..., Awaitable[Message]], request: type[Message]) -> Any:
     duration = DURATION.labels(name)
 
     async def call(raw: bytes, context: grpc.aio.ServicerContext) -> Message:
@@ -54,6 +54,8 @@ def _handler(name: str, method: Callable[[Any, Any], Awaitable[Message]], reques
             except DecodeError:
                 REQUESTS.labels(name, grpc.StatusCode.INVALID_ARGUMENT.name).inc()
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"the {request.__name__} message is not protobuf")
+            if name == "ModelInfer":  # its bytes too: a single row of a learned form is read from them
+                return await method(message, context, raw)
             return await method(message, context)
         finally:
             duration.observe(time.perf_counter() - started)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from google.protobuf.message import DecodeError
 
 from service.api.grpc import inference_pb2 as pb
 from service.api.v2.errors import bad_request
@@ -31,6 +32,51 @@ CONTENTS_FIELD = {
     "FP64": "fp64_contents",
     "BYTES": "bytes_contents",
 }
+
+
+# raw_input_contents is field 7, length-delimited: each entry is framed by this tag and its length (a varint)
+_RAW_CONTENTS_TAG = b"\x3a"
+_SHORT_HEADS = [_RAW_CONTENTS_TAG + bytes((length,)) for length in range(0x80)]
+
+
+def _framed(content: bytes) -> bytes:
+    """One raw_input_contents entry as protobuf writes it: the tag, the length as a varint, the bytes."""
+    if len(content) < 0x80:  # a one-byte varint: a single row's values
+        return _SHORT_HEADS[len(content)] + content
+    length, varint = len(content), bytearray()
+    while length > 0x7F:
+        varint.append(0x80 | (length & 0x7F))
+        length >>= 7
+    varint.append(length)
+    return _RAW_CONTENTS_TAG + bytes(varint) + content
+
+
+def raw_parts(message: bytes, request: pb.ModelInferRequest) -> tuple[bytes, bytes, tuple[int, ...]] | None:
+    """(the message's bytes before its raw contents, the contents joined, each one's size) when the message (`request`
+    parsed) ends with every raw_input_contents entry, in order, as protobuf writes them (tritonclient's
+    messages do: fields in number order, the raw contents last); else None.
+
+    Why: the part before is what a client sends again for every row of the same form (model, inputs'
+    names, datatypes and shapes, parameters, outputs), so service.api.v2.skeleton keys a learned single
+    row on it, as on a binary REST request's JSON header. Learning also checks that this part parses on
+    its own, without raw contents (`is_plain_header`): a message that is such a part followed by raw
+    contents entries then parses as that part's fields plus those entries, whatever the entries hold."""
+    contents = request.raw_input_contents
+    if not contents:
+        return None
+    tail = b"".join(map(_framed, contents))
+    if len(tail) >= len(message) or not message.endswith(tail):
+        return None
+    return message[: len(message) - len(tail)], b"".join(contents), tuple(map(len, contents))
+
+
+def is_plain_header(header: bytes) -> bool:
+    """Whether `header` is whole fields of a ModelInferRequest (it parses alone) and none of them raw
+    contents: the condition for keying learned rows on it (raw_parts)."""
+    try:
+        return not pb.ModelInferRequest.FromString(header).raw_input_contents
+    except DecodeError:
+        return False
 
 
 @dataclass(slots=True)

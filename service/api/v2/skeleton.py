@@ -25,6 +25,10 @@ each value's bytes lie after the header) is kept, and a later body with that hea
 it has each value read as RawInput.one reads it, then the model's `tensor_row`. At 32 in flight this took
 a binary single from 172 to 85 µs of CPU in-process (`python -m bench.ab --cost`, 1.77×; `/predict/heart`
 ~55 µs in the same run).
+
+A gRPC single row with `raw_input_contents` (tritonclient.grpc's default) is read the same way: its
+header is the message's bytes before the raw contents (service.api.grpc.tensors.raw_parts), its values
+the contents joined.
 """
 
 from __future__ import annotations
@@ -159,30 +163,37 @@ class RawSkeleton:
     column, datatype and where its bytes lie after the JSON header; the bytes they take in all; what the
     request asked. Its key is the JSON header itself, byte for byte."""
 
-    __slots__ = ("request", "size", "slots")
+    __slots__ = ("request", "size", "sizes", "slots")
 
     def __init__(self, slots: list[tuple[int, str, int, int]], size: int, request: Any) -> None:
         self.slots, self.size, self.request = slots, size, request
+        self.sizes = tuple(end - start for _, _, start, end in slots)  # each value's bytes, in order
 
 
-# Per model, as _LEARNED: JSON header → RawSkeleton.
-_LEARNED_RAW: dict[int, tuple[Any, dict[bytes, RawSkeleton]]] = {}
+# Per protocol, then per model as _LEARNED: header → RawSkeleton. The header is the JSON header (REST) or
+# the message's bytes before its raw contents (gRPC, service.api.grpc.tensors.raw_parts); one store per
+# protocol, so that one protocol's header can never be taken for the other's.
+_LEARNED_RAW: dict[str, dict[int, tuple[Any, dict[bytes, RawSkeleton]]]] = {"rest": {}, "grpc": {}}
 
 
-def _learned_raw(specs: tuple[Any, ...]) -> dict[bytes, RawSkeleton]:
-    return _per_model(_LEARNED_RAW, specs)
+def _learned_raw(specs: tuple[Any, ...], protocol: str = "rest") -> dict[bytes, RawSkeleton]:
+    return _per_model(_LEARNED_RAW[protocol], specs)
 
 
-def read_raw(model: Any, header: bytes | memoryview, data: memoryview) -> tuple[Any, list[Any]] | None:
-    """(what the request asked, the row) when the JSON header is one the general path took as a plain
+def read_raw(
+    model: Any, header: bytes | memoryview, data: memoryview, protocol: str = "rest", sizes: Any = None
+) -> tuple[Any, list[Any]] | None:
+    """(what the request asked, the row) when the header is one the general path took as a plain
     binary single row before: the same header parses the same (every name, datatype, shape, size and
     parameter is in it), so only the bytes after it are read, each value as RawInput.one reads it, then
-    the model's `tensor_row`. None otherwise (the general path decides, and words any refusal)."""
-    learned = _learned_raw(model.tensor_inputs)
+    the model's `tensor_row`. None otherwise (the general path decides, and words any refusal).
+    `sizes`: each value's byte count as the request framed it, where the header does not say it (gRPC's
+    raw contents): they must be the learned ones."""
+    learned = _learned_raw(model.tensor_inputs, protocol)
     if not learned or len(header) > MAX_BYTES:
         return None
     skeleton = learned.get(bytes(header))
-    if skeleton is None or len(data) != skeleton.size:
+    if skeleton is None or len(data) != skeleton.size or (sizes is not None and sizes != skeleton.sizes):
         return None
     values: list[Any] = [None] * len(model.tensor_inputs)
     for column, datatype, start, end in skeleton.slots:
@@ -194,10 +205,10 @@ def read_raw(model: Any, header: bytes | memoryview, data: memoryview) -> tuple[
     return None if row is None else (skeleton.request, row)
 
 
-def learn_raw(model: Any, header: bytes, inputs: list[Any], asked: Any) -> None:
+def learn_raw(model: Any, header: bytes, inputs: list[Any], asked: Any, protocol: str = "rest") -> None:
     """Keep the layout of a binary single row the general path took plainly (`inputs` as it cut them:
     all raw, one value each; `asked` what it read of the envelope). Bounded as the JSON skeletons are."""
-    learned = _learned_raw(model.tensor_inputs)
+    learned = _learned_raw(model.tensor_inputs, protocol)
     if len(learned) >= LIMIT or len(header) > MAX_BYTES or _ID in header:
         return
     plan = row_plan(model.tensor_inputs)[0]
