@@ -54,7 +54,9 @@ def _struct_code(dtype: np.dtype) -> str:
     return code.upper() if dtype.kind == "u" else code
 
 
-_ELEMENT = {datatype: struct.Struct("<" + _struct_code(dtype)) for datatype, dtype in NUMERIC_DTYPES.items()}
+ELEMENT_CODES = {datatype: _struct_code(dtype) for datatype, dtype in NUMERIC_DTYPES.items()}
+ELEMENT_SIZES = {datatype: dtype.itemsize for datatype, dtype in NUMERIC_DTYPES.items()}
+_ELEMENT = {datatype: struct.Struct("<" + code) for datatype, code in ELEMENT_CODES.items()}
 
 
 @dataclass(slots=True)
