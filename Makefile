@@ -67,8 +67,8 @@ test: setup tools container-tools
 bench: setup tools $(ARTIFACTS)/heart/CURRENT $(ARTIFACTS)/digits/CURRENT
 	$(PY) -m bench --artifacts-dir $(ARTIFACTS)
 
-# The service against MLServer 1.7 on the same model and the same V2 JSON and gRPC requests, in one run (bench/mlserver.py). MLServer
-# gets a virtualenv of its own: its pinned dependencies conflict with the service's.
+# The service against MLServer 1.7 on the same model and the same V2 JSON and gRPC requests, in one run
+# (bench/mlserver.py). MLServer gets a virtualenv of its own: its pinned dependencies conflict with the service's.
 MLSERVER_VENV := .venv-mlserver
 $(MLSERVER_VENV)/bin/mlserver:
 	$(PYTHON) -m venv $(MLSERVER_VENV)
