@@ -21,6 +21,7 @@ from service.api.v2 import skeleton
 from service.contract import HEART_EXAMPLE
 from service.dataplane import DataPlane
 from service.settings import Settings
+from tests.v2.tensors import NUMBER
 
 NUMBERS = [name for name in HEART_EXAMPLE if name != "thal"]
 FORMATS = {"FP32": "<f", "FP64": "<d", "INT64": "<q"}
@@ -135,13 +136,6 @@ def test_int64_values_of_four_bytes_are_refused(servicer: Any) -> None:
         assert refused == _general(servicer, message)
         assert refused[0] == "refused" and refused[1][0] == "INVALID_ARGUMENT"
         assert "'age'" in refused[1][1] and "INT64" in refused[1][1]
-
-
-NUMBER = st.one_of(
-    st.floats(allow_nan=True, allow_infinity=True, width=32),
-    st.integers(-5, 700).map(float),
-    st.sampled_from([0.0, 1.0, 2.0, 3.0, 4.0, 0.5, -1.0]),
-)
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

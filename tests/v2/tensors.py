@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import strategies as st
+
 from service.contract import HEART_FEATURE_NAMES
+
+# A heart number as a learned single row's value may be replaced with (hypothesis): any float32, NaN and
+# infinities included, whole numbers in and around the features' ranges, and codes.
+NUMBER = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True, width=32),
+    st.integers(-5, 700).map(float),
+    st.sampled_from([0.0, 1.0, 2.0, 3.0, 4.0, 0.5, -1.0]),
+)
 
 
 def heart_inputs(

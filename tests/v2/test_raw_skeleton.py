@@ -16,7 +16,7 @@ from service.contract import HEART_EXAMPLE
 from service.dataplane import Served
 from service.errors import ServiceError
 from tests.v2.binary import frame
-from tests.v2.tensors import heart_inputs
+from tests.v2.tensors import NUMBER, heart_inputs
 
 MAX_BATCH = 1000
 NUMBERS = [name for name in HEART_EXAMPLE if name != "thal"]
@@ -115,13 +115,6 @@ def test_a_tail_that_lies_is_refused_and_a_nan_is_missing(heart: tuple[Served, a
     missing_ca = body[:at] + struct.pack("<f", float("nan")) + body[at + 4 :]
     assert skeleton.read_raw(served.model, body[:header], memoryview(missing_ca)[header:]) is not None
     assert _answer(served, loop, missing_ca, header) == _general(served, loop, missing_ca, header)
-
-
-NUMBER = st.one_of(
-    st.floats(allow_nan=True, allow_infinity=True, width=32),
-    st.integers(-5, 700).map(float),
-    st.sampled_from([0.0, 1.0, 2.0, 3.0, 4.0, 0.5, -1.0]),
-)
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
