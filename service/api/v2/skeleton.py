@@ -170,8 +170,8 @@ class RawSkeleton:
     def __init__(self, slots: list[tuple[int, str, int, int]], size: int, request: Any) -> None:
         self.slots, self.size, self.request = slots, size, request
         self.sizes = tuple(end - start for _, _, start, end in slots)  # each value's bytes, in order
-        # Every number read by one struct (the texts' bytes skipped), then each text: 13 heart values one
-        # at a time took ~35 µs (one_element each), so ~15 µs (timeit).
+        # Every number read by one struct (the texts' bytes skipped), then each text: the 13 heart values
+        # took 7.9 µs one at a time (one_element each) and 2.9 µs so (timeit, least of 7 interleaved rounds).
         layout, at = ["<"], 0
         self.number_columns, self.texts = [], []
         for column, datatype, start, end in slots:
