@@ -45,6 +45,7 @@ _REQUESTS = {
 
 def _handler(name: str, method: Callable[..., Awaitable[Message]], request: type[Message]) -> Any:
     duration = DURATION.labels(name)
+    with_message = name == "ModelInfer"  # its bytes too: a single row of a learned form is read from them
 
     async def call(raw: bytes, context: grpc.aio.ServicerContext) -> Message:
         started = time.perf_counter()
@@ -54,7 +55,7 @@ def _handler(name: str, method: Callable[..., Awaitable[Message]], request: type
             except DecodeError:
                 REQUESTS.labels(name, grpc.StatusCode.INVALID_ARGUMENT.name).inc()
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"the {request.__name__} message is not protobuf")
-            if name == "ModelInfer":  # its bytes too: a single row of a learned form is read from them
+            if with_message:
                 return await method(message, context, raw)
             return await method(message, context)
         finally:

@@ -55,7 +55,6 @@ def _struct_code(dtype: np.dtype) -> str:
 
 
 ELEMENT_CODES = {datatype: _struct_code(dtype) for datatype, dtype in NUMERIC_DTYPES.items()}
-ELEMENT_SIZES = {datatype: dtype.itemsize for datatype, dtype in NUMERIC_DTYPES.items()}
 _ELEMENT = {datatype: struct.Struct("<" + code) for datatype, code in ELEMENT_CODES.items()}
 
 

@@ -39,7 +39,7 @@ from typing import Any
 
 import msgspec
 
-from service.api.v2.raw import ELEMENT_CODES, ELEMENT_SIZES, RawInput, one_element
+from service.api.v2.raw import ELEMENT_CODES, NUMERIC_DTYPES, RawInput, one_element
 from service.api.v2.single import MAX_BYTES, ScalarRequest, nan_as_none, row_plan
 
 LIMIT = 64
@@ -161,14 +161,15 @@ def learn(model: Any, body: bytes, request: ScalarRequest, asked: Any) -> None:
 
 
 class RawSkeleton:
-    """One learned binary single row (Triton's binary extension): per value, in the body's order, its
-    column, datatype and where its bytes lie after the JSON header; the bytes they take in all; what the
-    request asked. Its key is the JSON header itself, byte for byte."""
+    """One learned binary single row (Triton's binary extension, or gRPC raw contents), made from each
+    value's column, datatype and where its bytes lie after the header: the struct that reads every number
+    and their columns, where each text lies, each value's and all the values' bytes, what the request
+    asked. Its key is the header itself, byte for byte."""
 
-    __slots__ = ("number_columns", "numbers", "request", "size", "sizes", "slots", "texts")
+    __slots__ = ("number_columns", "numbers", "request", "size", "sizes", "texts")
 
     def __init__(self, slots: list[tuple[int, str, int, int]], size: int, request: Any) -> None:
-        self.slots, self.size, self.request = slots, size, request
+        self.size, self.request = size, request
         self.sizes = tuple(end - start for _, _, start, end in slots)  # each value's bytes, in order
         # Every number read by one struct (the texts' bytes skipped), then each text: the 13 heart values
         # took 7.9 µs one at a time (one_element each) and 2.9 µs so (timeit, least of 7 interleaved rounds).
@@ -177,7 +178,7 @@ class RawSkeleton:
         for column, datatype, start, end in slots:
             if start > at:
                 layout.append(f"{start - at}x")
-            if datatype in ELEMENT_CODES and ELEMENT_SIZES[datatype] == end - start:
+            if datatype in ELEMENT_CODES and NUMERIC_DTYPES[datatype].itemsize == end - start:
                 layout.append(ELEMENT_CODES[datatype])
                 self.number_columns.append(column)
             else:  # a text (BYTES), read as one_element reads it
