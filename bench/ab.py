@@ -70,11 +70,17 @@ def worktree(revision: str) -> Iterator[Path]:
             subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT, check=False)
 
 
-def start(name: str, tree: Path, artifacts: Path, log_dir: Path) -> Server:
+def start(name: str, tree: Path, artifacts: Path, log_dir: Path, extra: dict[str, str] | None = None) -> Server:
+    """`python -m service` from `tree`, one worker, ready (stopped again if it never is); `extra`: more
+    SERVICE_* settings."""
     port = free_port()
-    env = service_env(artifacts, port, {})
+    env = service_env(artifacts, port, extra or {})
     server = start_server(name, [sys.executable, "-m", "service"], env, port, log_dir / f"{name}.log", cwd=tree)
-    wait_ready(server, time.perf_counter(), "/health/ready", 120.0)
+    try:
+        wait_ready(server, time.perf_counter(), "/health/ready", 120.0)
+    except BaseException:
+        stop(server)
+        raise
     return server
 
 

@@ -34,12 +34,11 @@ from pathlib import Path
 import numpy as np
 
 from bench import answers
-from bench.ab import ROOT, worktree
+from bench.ab import ROOT, start, worktree
 from bench.ab import measure as measure_wrk
 from bench.h2load import find_h2load, run_h2load
 from bench.payloads import build_payloads, current_version_dir
 from bench.processes import Server, free_port, http_request, start_server, stop, wait_ready
-from bench.runner import service_env
 from bench.scenarios import Scenario, check_response, service_scenarios
 from bench.wrk import WrkResult, find_wrk
 
@@ -104,17 +103,9 @@ def start_mlserver(mlserver: Path, version_dir: Path, work: Path) -> tuple[Serve
 
 
 def start_service(tree: Path, artifacts: Path, work: Path) -> tuple[Server, int]:
-    """`python -m service` from `tree`, one worker, ready, with gRPC on a free port (bench's default is off)."""
-    port, grpc_port = free_port(), free_port()
-    env = service_env(artifacts, port, {"SERVICE_GRPC_PORT": str(grpc_port)})
-    command = [sys.executable, "-m", "service"]
-    server = start_server("modelserve", command, env, port, work / "modelserve.log", cwd=tree)
-    try:
-        wait_ready(server, time.perf_counter(), "/health/ready", 120.0)
-    except BaseException:
-        stop(server)
-        raise
-    return server, grpc_port
+    """`python -m service` from `tree` (bench.ab.start), with gRPC on a free port (bench's default is off)."""
+    grpc_port = free_port()
+    return start("modelserve", tree, artifacts, work, {"SERVICE_GRPC_PORT": str(grpc_port)}), grpc_port
 
 
 def side_scenarios(scenarios: list[Scenario], grpc_ports: dict[str, int]) -> dict[str, list[Scenario]]:
